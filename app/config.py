@@ -1,0 +1,55 @@
+"""Service settings, read from `HOLDS_*` environment variables with laptop-friendly defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="HOLDS_", extra="ignore")
+
+    base_path: str = "/v1"
+    # Empty means: start an embedded redis-server under data_dir.
+    redis_url: str = ""
+    queue_redis_url: str = ""
+    database_url: str = ""
+    data_dir: Path = Path(".holds")
+    hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
+    hold_retention_seconds: int = Field(default=86_400, ge=60)
+    default_timezone: str = "Europe/London"
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_active_holds_per_key: int = Field(default=50, ge=1)
+    # How long an API process trusts its in-memory copy of keys and catalog.
+    cache_seconds: float = Field(default=2.0, gt=0, le=5.0)
+    log_level: str = "INFO"
+
+    @field_validator("base_path")
+    @classmethod
+    def _normalise_base_path(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def effective_queue_redis_url(self) -> str:
+        return self.queue_redis_url or self.redis_url
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'holds.sqlite3').resolve()}"

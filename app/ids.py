@@ -1,0 +1,42 @@
+"""Resource ids: a type prefix and a UUID.
+
+Holds and appointments carry a 16-bit shard tag in the first four hex digits of their UUID. The
+tag is derived from (organisation, clinician) and names the Redis Cluster hash tag of every key
+that clinician's scripts touch, so a hold can be found from its id alone in one round trip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+PREFIXES = ("hold", "apt", "type", "cli", "loc", "pat", "org")
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_ID_PATTERNS = {prefix: re.compile(rf"{prefix}_{_UUID}") for prefix in PREFIXES}
+
+
+def is_valid(prefix: str, value: str) -> bool:
+    """Whether `value` is a well-formed id of the given kind (lower-case UUID)."""
+    return _ID_PATTERNS[prefix].fullmatch(value) is not None
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4()}"
+
+
+def shard_tag(org_id: str, clinician_id: str) -> str:
+    """Four hex digits that group one clinician's keys on one Redis Cluster slot."""
+    digest = hashlib.blake2b(f"{org_id}/{clinician_id}".encode(), digest_size=2).hexdigest()
+    return digest
+
+
+def new_tagged_id(prefix: str, tag: str) -> str:
+    """A fresh id whose UUID starts with the shard tag (still a valid version-4 UUID)."""
+    random_hex = uuid.uuid4().hex
+    return f"{prefix}_{uuid.UUID(hex=tag + random_hex[4:])}"
+
+
+def tag_of(tagged_id: str) -> str:
+    """The shard tag carried by a hold or appointment id."""
+    return tagged_id.split("_", 1)[1][:4]
