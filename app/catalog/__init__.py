@@ -1,0 +1,1 @@
+"""The catalog: its file format, loading it into SQL, and the API's in-process copy."""

@@ -1,0 +1,1 @@
+"""SQL storage: the catalog, patients, API keys and durable appointments."""
