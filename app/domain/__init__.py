@@ -1,0 +1,1 @@
+"""Business rules: the catalog model, the slot grid, holds and availability."""

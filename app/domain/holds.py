@@ -1,0 +1,147 @@
+"""The Holds API's decisions: which slot a request means, and what each hold transition returns."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app import ids
+from app.catalog.cache import CatalogCache
+from app.clock import Clock
+from app.db.catalog_repo import patient_exists
+from app.domain.catalog import AppointmentType, Clinician, OrgCatalog
+from app.domain.principal import Principal
+from app.domain.records import Appointment, BookingDetails, Hold
+from app.domain.slots import occupied_interval, requested_slot
+from app.errors import (
+    HoldAlreadyConfirmed,
+    HoldConfirmed,
+    HoldExpired,
+    HoldNotFound,
+    HoldReleased,
+    HoldsError,
+    NotFound,
+    ResourceMissing,
+    SlotUnavailable,
+)
+from app.schemas import HoldConfirm, HoldCreate
+from app.store.holds import Created, HoldStore, NewHold
+
+# What each losing outcome of a store script means to the caller.
+_RELEASE_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
+    "not_found": (HoldNotFound, "No such hold."),
+    "expired": (HoldExpired, "This hold has expired; its slot is free again."),
+    "confirmed": (HoldConfirmed, "This hold is confirmed; cancel the appointment instead."),
+}
+_CONFIRM_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
+    "not_found": (HoldNotFound, "No such hold."),
+    "expired": (HoldExpired, "This hold has expired; create a new hold."),
+    "released": (HoldReleased, "This hold was released; create a new hold."),
+    "already_confirmed": (HoldAlreadyConfirmed, "This hold is already confirmed."),
+}
+
+
+class HoldService:
+    def __init__(
+        self,
+        store: HoldStore,
+        catalogs: CatalogCache,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.catalogs = catalogs
+        self.sessions = sessions
+        self.clock = clock
+
+    async def create(self, principal: Principal, request: HoldCreate) -> Hold:
+        """Hold the requested slot for this caller, or say why it cannot be held."""
+        catalog = await self.catalogs.get(principal.org_id)
+        kind, clinician = _resolve(catalog, request)
+        slot = requested_slot(
+            catalog,
+            kind,
+            clinician,
+            request.date,
+            request.start_time,
+            request.location_id,
+            self.clock.now(),
+        )
+        hold_id = ids.new_tagged_id("hold", ids.shard_tag(principal.org_id, clinician.id))
+        outcome = await self.store.create(
+            NewHold(
+                id=hold_id,
+                org_id=principal.org_id,
+                api_key_id=principal.key_id,
+                appointment_type_id=kind.id,
+                clinician_id=clinician.id,
+                location_id=slot.location_id,
+                start_time=slot.start,
+                end_time=slot.end,
+                occupied=occupied_interval(slot.start, slot.end, kind),
+            )
+        )
+        if not isinstance(outcome, Created):
+            raise SlotUnavailable(
+                "That slot overlaps another hold or appointment of the clinician."
+            )
+        return outcome.hold
+
+    async def get(self, principal: Principal, hold_id: str) -> Hold:
+        hold = None
+        if ids.is_valid("hold", hold_id):
+            hold = await self.store.get(principal.org_id, hold_id)
+        if hold is None:
+            raise HoldNotFound("No such hold.")
+        return hold
+
+    async def release(self, principal: Principal, hold_id: str) -> None:
+        """Free the slot at once; releasing an already released hold is not an error."""
+        if not ids.is_valid("hold", hold_id):
+            raise HoldNotFound("No such hold.")
+        outcome = await self.store.release(principal.org_id, hold_id)
+        if outcome in _RELEASE_REFUSALS:
+            error, message = _RELEASE_REFUSALS[outcome]
+            raise error(message)
+
+    async def confirm(
+        self, principal: Principal, hold_id: str, request: HoldConfirm
+    ) -> Appointment:
+        """Book the held slot for a patient of the caller's organisation."""
+        if not ids.is_valid("hold", hold_id):
+            raise HoldNotFound("No such hold.")
+        async with self.sessions() as session:
+            if not await patient_exists(session, principal.org_id, request.patient_id):
+                raise ResourceMissing("No such patient.", param="patient_id")
+        booking = BookingDetails(
+            patient_id=request.patient_id,
+            attendee_name=request.attendee_name,
+            attendee_email=request.attendee_email,
+            attendee_phone=request.attendee_phone,
+            notes=request.notes,
+        )
+        appointment_id = ids.new_tagged_id("apt", ids.tag_of(hold_id))
+        outcome = await self.store.confirm(principal.org_id, hold_id, appointment_id, booking)
+        if isinstance(outcome, str):
+            error, message = _CONFIRM_REFUSALS[outcome]
+            raise error(message)
+        return outcome
+
+    async def get_appointment(self, principal: Principal, appointment_id: str) -> Appointment:
+        appointment = None
+        if ids.is_valid("apt", appointment_id):
+            appointment = await self.store.get_appointment(principal.org_id, appointment_id)
+        if appointment is None:
+            raise NotFound("No such appointment.")
+        return appointment
+
+
+def _resolve(catalog: OrgCatalog, request: HoldCreate) -> tuple[AppointmentType, Clinician]:
+    kind = catalog.appointment_types.get(request.appointment_type_id)
+    if kind is None:
+        raise ResourceMissing("No such appointment type.", param="appointment_type_id")
+    clinician = catalog.clinicians.get(request.clinician_id)
+    if clinician is None:
+        raise ResourceMissing("No such clinician.", param="clinician_id")
+    if request.location_id is not None and request.location_id not in catalog.locations:
+        raise ResourceMissing("No such location.", param="location_id")
+    return kind, clinician

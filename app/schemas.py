@@ -1,0 +1,56 @@
+"""Request bodies and query strings, validated strictly (unknown fields are ignored)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.fields import NonEmptyStr, StrictDate, StrictTime
+
+OptionalText = Annotated[str, StringConstraints(max_length=2000)] | None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class HoldCreate(_Body):
+    appointment_type_id: NonEmptyStr
+    clinician_id: NonEmptyStr
+    date: Annotated[StrictDate, Field(strict=False)]
+    start_time: Annotated[StrictTime, Field(strict=False)]
+    location_id: NonEmptyStr | None = None
+
+
+class HoldConfirm(_Body):
+    patient_id: NonEmptyStr
+    attendee_name: OptionalText = None
+    attendee_email: OptionalText = None
+    attendee_phone: OptionalText = None
+    notes: OptionalText = None
+
+
+class Page(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0)
+
+
+class AvailabilityQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    appointment_type_id: NonEmptyStr
+    start_date: Annotated[StrictDate, Field(strict=False)]
+    end_date: Annotated[StrictDate, Field(strict=False)]
+    clinician_id: NonEmptyStr | None = None
+    location_id: NonEmptyStr | None = None
+    is_remote: bool | None = None
+
+    @field_validator("is_remote", mode="before")
+    @classmethod
+    def _boolean_word(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value not in ("true", "false"):
+                raise ValueError("must be true or false")
+            return value == "true"
+        return value
