@@ -1,0 +1,1 @@
+"""Redis storage of holds and live appointments: one Lua script per operation."""

@@ -1,0 +1,32 @@
+-- Turn an active hold into a confirmed appointment that keeps blocking the slot.
+-- KEYS[1]  hold record (hash)
+-- KEYS[2]  appointment record (hash) to create
+-- ARGV[1]  caller's organisation id
+-- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
+-- ARGV[3]  hold id
+-- ARGV[4]  appointment id
+-- ARGV[5..] the booking's own fields (patient, attendee, notes), as field, value pairs
+-- Returns {'confirmed', field, value, ...} with the whole appointment record, or {outcome}
+-- where outcome is 'not_found', 'released', 'expired' or 'already_confirmed'.
+local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend', 'ostart',
+                          'type', 'loc', 'start', 'end')
+if not record[1] or record[1] ~= ARGV[1] then return {'not_found'} end
+local status = record[2]
+if status == 'confirmed' then return {'already_confirmed'} end
+if status ~= 'active' then return {status} end
+
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if now_ms >= tonumber(record[3]) * 1000 then return {'expired'} end
+
+local occupancy = ARGV[2] .. record[4]
+redis.call('ZREM', occupancy, ARGV[3] .. '|' .. record[5] .. '|' .. record[3])
+redis.call('ZADD', occupancy, record[6], ARGV[4] .. '|' .. record[5] .. '|0')
+redis.call('HSET', KEYS[1], 'status', 'confirmed', 'apt', ARGV[4], 'ended', time[1])
+redis.call('HSET', KEYS[2], 'id', ARGV[4], 'hold', ARGV[3], 'org', record[1], 'cli', record[4],
+           'type', record[7], 'loc', record[8], 'start', record[9], 'end', record[10],
+           'ostart', record[6], 'oend', record[5], 'status', 'confirmed',
+           'created', time[1], 'updated', time[1], unpack(ARGV, 5))
+local appointment = redis.call('HGETALL', KEYS[2])
+table.insert(appointment, 1, 'confirmed')
+return appointment

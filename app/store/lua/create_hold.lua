@@ -1,0 +1,48 @@
+-- Create a hold unless its occupied interval overlaps a live interval of the clinician.
+-- KEYS[1]  occupancy sorted set of the clinician. Score: occupied start (epoch s). Member:
+--          "<hold or appointment id>|<occupied end, epoch s>|<expires at, epoch s; 0 = never>"
+-- KEYS[2]  hold record (hash)
+-- ARGV[1]  hold id
+-- ARGV[2]  occupied start (epoch s)
+-- ARGV[3]  occupied end (epoch s)
+-- ARGV[4]  hold lifetime (s)
+-- ARGV[5]  how long the record stays readable after the hold expires (s)
+-- ARGV[6..] the hold record's fields, as field, value pairs
+-- Returns {1, created_at} when held, {0, id of the conflicting hold or appointment} when taken.
+--
+-- Live intervals never overlap one another, so sorted by start they are sorted by end too: the
+-- live interval with the greatest start before our end is the only one that can overlap us.
+-- Expired holds are skipped (and removed) on the way, which makes expiry exact without a worker.
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local occupied_start, occupied_end = tonumber(ARGV[2]), tonumber(ARGV[3])
+local batch_size = 16
+
+local expired, conflict, decided, offset = {}, nil, false, 0
+repeat
+  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. occupied_end, '-inf',
+                           'LIMIT', offset, batch_size)
+  for _, member in ipairs(batch) do
+    local id, ends, expires = string.match(member, '^([^|]+)|(%d+)|(%d+)$')
+    expires = tonumber(expires)
+    if expires ~= 0 and now_ms >= expires * 1000 then
+      expired[#expired + 1] = member
+    else
+      if tonumber(ends) > occupied_start then conflict = id end
+      decided = true
+      break
+    end
+  end
+  offset = offset + #batch
+until decided or #batch < batch_size
+
+if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
+if conflict then return {0, conflict} end
+
+local created = tonumber(time[1])
+local expires = created + tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], occupied_start, ARGV[1] .. '|' .. occupied_end .. '|' .. expires)
+redis.call('HSET', KEYS[2], 'created', created, 'expires', expires, 'status', 'active',
+           unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[5]))
+return {1, created}
