@@ -1,0 +1,162 @@
+"""The `holds` command: serve the API, load catalogs, manage API keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.catalog.loader import load_catalog, read_catalog_file
+from app.config import Settings
+from app.db import keys_repo
+from app.db.engine import create_engine, migrate, session_factory
+from app.embedded_redis import EmbeddedRedis
+from app.errors import CatalogError
+from app.web.app import create_app
+
+T = TypeVar("T")
+DEMO_ORG_ID = "org_5f0c1d2e-e89b-12d3-a456-426614170000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        result: int = args.run(args)
+        return result
+    except (CatalogError, keys_repo.KeyCommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="holds", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--demo", action="store_true", help="load the demo catalog, print a key")
+    serve.set_defaults(run=_serve)
+
+    catalog = commands.add_parser("catalog", help="manage the catalog")
+    catalog_commands = catalog.add_subparsers(required=True, metavar="ACTION")
+    load = catalog_commands.add_parser("load", help="create or update entries from a JSON file")
+    load.add_argument("file", type=Path)
+    load.set_defaults(run=_catalog_load)
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="create a key; prints it once")
+    create.add_argument("--org", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. write_holds")
+    create.add_argument("--name")
+    create.add_argument("--test", action="store_true", help="a pk_test_ key")
+    create.set_defaults(run=_keys_create)
+    listing = key_commands.add_parser("list", help="show keys (prefixes only, never secrets)")
+    listing.add_argument("--org")
+    listing.set_defaults(run=_keys_list)
+    revoke = key_commands.add_parser("revoke", help="revoke by whole key or 16-character prefix")
+    revoke.add_argument("key")
+    revoke.set_defaults(run=_keys_revoke)
+    return parser
+
+
+def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(Settings().effective_database_url)
+        try:
+            await migrate(engine)
+            return await work(session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _catalog_load(args: argparse.Namespace) -> int:
+    text = read_catalog_file(args.file)
+    for line in _with_database(lambda sessions: load_catalog(sessions, text)):
+        print(line)
+    return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
+
+    async def create(sessions: async_sessionmaker[AsyncSession]) -> str:
+        async with sessions.begin() as session:
+            new = await keys_repo.create_key(session, args.org, scopes, args.name, args.test)
+        print(f"created {new.row.prefix} for {new.row.org_id}: {','.join(new.row.scopes)}")
+        print("Store this key now; it is not shown again:")
+        return new.secret
+
+    print(_with_database(create))
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+        async with sessions() as session:
+            found = await keys_repo.list_keys(session, args.org)
+        return [
+            f"{row.prefix}  {row.org_id}  {'revoked' if row.revoked_at else 'active'}  "
+            f"{row.name or '-'}  {','.join(row.scopes)}"
+            for row in found
+        ]
+
+    for line in _with_database(rows):
+        print(line)
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    async def revoke(sessions: async_sessionmaker[AsyncSession]) -> str:
+        async with sessions.begin() as session:
+            row = await keys_repo.revoke_key(session, args.key)
+            return row.prefix
+
+    print(f"revoked {_with_database(revoke)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        settings = settings.model_copy(update={"redis_url": embedded.start()})
+        print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
+    try:
+        if args.demo:
+            _prepare_demo()
+        print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
+        web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def _prepare_demo() -> None:
+    demo = resources.files("app.catalog").joinpath("demo.json")
+
+    async def prepare(sessions: async_sessionmaker[AsyncSession]) -> str:
+        await load_catalog(sessions, demo.read_text(encoding="utf-8"))
+        async with sessions.begin() as session:
+            new = await keys_repo.create_key(
+                session, DEMO_ORG_ID, list(keys_repo.SCOPES), "demo", test=True
+            )
+        return new.secret
+
+    print(f"demo catalog loaded; demo API key (every scope): {_with_database(prepare)}", flush=True)

@@ -1,0 +1,1 @@
+"""HTTP: parse and authorise, call the domain, render the response."""

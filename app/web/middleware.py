@@ -1,0 +1,87 @@
+"""Request ids, and the one place where any failure becomes the error envelope."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.errors import HoldsError
+from app.web import responses
+
+log = logging.getLogger("holds.http")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError, OSError)
+_HTTP_CODES = {
+    404: ("not_found", "No such resource."),
+    405: ("method_not_allowed", "That method is not allowed on this resource."),
+    413: ("request_too_large", "The request body is larger than 64 KiB."),
+}
+
+
+def _request_id(request: web.Request) -> str:
+    sent = request.headers.get("X-Request-Id", "")
+    return sent if _CLIENT_REQUEST_ID.fullmatch(sent) else f"req_{secrets.token_hex(12)}"
+
+
+@web.middleware
+async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every response an X-Request-Id, and every failure the error envelope."""
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except HoldsError as exc:
+        response = _domain_error(exc, request_id)
+    except ValidationError as exc:
+        response = _validation_error(exc, request_id)
+    except web.HTTPException as exc:
+        response = _http_error(exc, request_id)
+    except _UNREACHABLE as exc:
+        log.warning("backing store unreachable: %s", type(exc).__name__)
+        response = responses.error(
+            503,
+            "unavailable",
+            "A backing store is unreachable; retry shortly.",
+            request_id=request_id,
+            headers={"Retry-After": "1"},
+        )
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id})
+        response = responses.error(
+            500, "internal_error", "Something went wrong on our side.", request_id=request_id
+        )
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def _domain_error(exc: HoldsError, request_id: str) -> web.Response:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return responses.error(
+        exc.status, exc.code, exc.message, param=exc.param, request_id=request_id, headers=headers
+    )
+
+
+def _validation_error(exc: ValidationError, request_id: str) -> web.Response:
+    first = exc.errors()[0]
+    param = ".".join(str(part) for part in first["loc"]) or None
+    if first["type"] == "missing":
+        message = f"{param} is required."
+    else:
+        message = f"{param}: {first['msg']}." if param else f"{first['msg']}."
+    return responses.error(400, "invalid_request", message, param=param, request_id=request_id)
+
+
+def _http_error(exc: web.HTTPException, request_id: str) -> web.Response:
+    code, message = _HTTP_CODES.get(exc.status, ("invalid_request", exc.reason))
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return responses.error(exc.status, code, message, request_id=request_id, headers=headers)

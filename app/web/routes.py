@@ -1,0 +1,24 @@
+"""The URL map."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.web.views import availability, catalog, health, holds
+
+
+def add_routes(app: web.Application, base: str) -> None:
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_post(f"{base}/holds", holds.create_hold)
+    app.router.add_get(f"{base}/holds/{{hold_id}}", holds.get_hold)
+    app.router.add_delete(f"{base}/holds/{{hold_id}}", holds.release_hold)
+    app.router.add_post(f"{base}/holds/{{hold_id}}/confirm", holds.confirm_hold)
+    app.router.add_get(f"{base}/appointments/{{appointment_id}}", holds.get_appointment)
+    app.router.add_get(f"{base}/availability", availability.availability)
+    app.router.add_get(f"{base}/appointment-types", catalog.list_appointment_types)
+    app.router.add_get(f"{base}/appointment-types/{{id}}", catalog.get_appointment_type)
+    app.router.add_get(f"{base}/clinicians", catalog.list_clinicians)
+    app.router.add_get(f"{base}/clinicians/{{id}}", catalog.get_clinician)
+    app.router.add_get(f"{base}/locations", catalog.list_locations)
+    app.router.add_get(f"{base}/locations/{{id}}", catalog.get_location)

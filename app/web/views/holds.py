@@ -1,0 +1,47 @@
+"""The four hold endpoints of the seed API, and reading the appointment a confirm made."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.public import AppointmentPublic, HoldPublic
+from app.schemas import HoldConfirm, HoldCreate
+from app.web.auth import authorise
+from app.web.parsing import parse_body
+from app.web.responses import ok
+from app.web.state import CATALOGS, HOLDS
+
+
+async def create_hold(request: web.Request) -> web.Response:
+    principal = await authorise(request, "write_holds")
+    body = await parse_body(request, HoldCreate)
+    hold = await request.app[HOLDS].create(principal, body)
+    return ok(HoldPublic.of(hold), status=201)
+
+
+async def get_hold(request: web.Request) -> web.Response:
+    principal = await authorise(request, "write_holds")
+    hold = await request.app[HOLDS].get(principal, request.match_info["hold_id"])
+    return ok(HoldPublic.of(hold))
+
+
+async def release_hold(request: web.Request) -> web.Response:
+    principal = await authorise(request, "write_holds")
+    await request.app[HOLDS].release(principal, request.match_info["hold_id"])
+    return ok({"message": "Hold released"})
+
+
+async def confirm_hold(request: web.Request) -> web.Response:
+    principal = await authorise(request, "write_holds")
+    body = await parse_body(request, HoldConfirm)
+    appointment = await request.app[HOLDS].confirm(principal, request.match_info["hold_id"], body)
+    catalog = await request.app[CATALOGS].get(principal.org_id)
+    return ok(AppointmentPublic.of(appointment, catalog), status=201)
+
+
+async def get_appointment(request: web.Request) -> web.Response:
+    principal = await authorise(request, "read_appointments")
+    holds = request.app[HOLDS]
+    appointment = await holds.get_appointment(principal, request.match_info["appointment_id"])
+    catalog = await request.app[CATALOGS].get(principal.org_id)
+    return ok(AppointmentPublic.of(appointment, catalog))
