@@ -101,7 +101,7 @@ async def owners(session: AsyncSession, model: Any, ids: set[str]) -> dict[str, 
     if not ids:
         return {}
     rows = await session.execute(select(model.id, model.org_id).where(model.id.in_(ids)))
-    return {row_id: org_id for row_id, org_id in rows.tuples()}
+    return {row_id: org_id for row_id, org_id in rows}
 
 
 async def upsert(session: AsyncSession, model: Any, values: dict[str, Any]) -> Change:
