@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -14,6 +13,7 @@ from typing import TypeVar
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import logs
 from app.catalog.loader import load_catalog, read_catalog_file
 from app.config import Settings
 from app.db import keys_repo
@@ -28,9 +28,7 @@ DEMO_ORG_ID = "org_5f0c1d2e-e89b-12d3-a456-426614170000"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(Settings().log_level)
     try:
         result: int = args.run(args)
         return result
@@ -48,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--demo", action="store_true", help="load the demo catalog, print a key")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run an arq worker (any number may run)")
+    worker.add_argument("--metrics-host", default="127.0.0.1")
+    worker.add_argument(
+        "--metrics-port", type=int, help="Prometheus endpoint (default HOLDS_WORKER_METRICS_PORT)"
+    )
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker reported healthy recently"
+    )
+    worker.set_defaults(run=_worker)
 
     catalog = commands.add_parser("catalog", help="manage the catalog")
     catalog_commands = catalog.add_subparsers(required=True, metavar="ACTION")
@@ -130,6 +138,23 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from workers import main as worker_main  # only this command needs the worker code
+
+    settings = Settings()
+    if not settings.redis_url:
+        print(
+            "error: holds worker needs HOLDS_REDIS_URL "
+            "(holds serve without it runs its own worker in process)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.check:
+        return worker_main.check(settings)
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    return worker_main.run(settings, args.metrics_host, port)
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     embedded = None
@@ -140,8 +165,9 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if args.demo:
             _prepare_demo()
+        app = create_app(settings, with_worker=embedded is not None)
         print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
-        web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
     finally:
         if embedded is not None:
             embedded.stop()

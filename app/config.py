@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # How long an API process trusts its in-memory copy of keys and catalog.
     cache_seconds: float = Field(default=2.0, gt=0, le=5.0)
     log_level: str = "INFO"
+    # Where `holds worker` serves its Prometheus metrics; 0 turns that off.
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    # Fault injection, for the fault-tolerance tests only.
+    fault_exit_after_confirm_commit: bool = False
+    fault_persist_delay_seconds: float = Field(default=0.0, ge=0)
 
     @field_validator("base_path")
     @classmethod

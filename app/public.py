@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel
 
+from app.db.models import Patient
 from app.domain.availability import AvailableSlot
 from app.domain.catalog import AppointmentType, Clinician, Location, OrgCatalog
 from app.domain.records import Appointment, Hold
@@ -56,6 +59,11 @@ class AppointmentPublic(BaseModel):
     notes: str | None
     created_at: UtcTimestamp
     updated_at: UtcTimestamp
+    cancellation_reason: str | None
+    # Whether SQL has this appointment's latest change yet (it is safe in Redis either way).
+    persisted: bool
+    # Set when SQL already held an overlapping appointment of the clinician: needs a person.
+    conflicting_appointment_id: str | None
 
     @classmethod
     def of(cls, appointment: Appointment, catalog: OrgCatalog) -> AppointmentPublic:
@@ -78,6 +86,9 @@ class AppointmentPublic(BaseModel):
             notes=booking.notes,
             created_at=appointment.created_at,
             updated_at=appointment.updated_at,
+            cancellation_reason=appointment.cancel_reason,
+            persisted=appointment.persisted,
+            conflicting_appointment_id=appointment.conflict_with,
         )
 
 
@@ -190,4 +201,28 @@ class AppointmentTypePublic(BaseModel):
             price=kind.price,
             currency=kind.currency,
             clinician_ids=list(kind.clinician_ids),
+        )
+
+
+class PatientPublic(BaseModel):
+    id: str
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    email: str | None
+    phone: str | None
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
+
+    @classmethod
+    def of(cls, patient: Patient) -> PatientPublic:
+        return cls(
+            id=patient.id,
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth,
+            email=patient.email,
+            phone=patient.phone,
+            created_at=patient.created_at,
+            updated_at=patient.updated_at,
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -53,4 +54,31 @@ class AvailabilityQuery(BaseModel):
             if value not in ("true", "false"):
                 raise ValueError("must be true or false")
             return value == "true"
+        return value
+
+
+class AppointmentQuery(Page):
+    clinician_id: NonEmptyStr | None = None
+    patient_id: NonEmptyStr | None = None
+    status: Literal["confirmed", "cancelled"] | None = None
+    start_date: Annotated[StrictDate, Field(strict=False)] | None = None
+    end_date: Annotated[StrictDate, Field(strict=False)] | None = None
+
+
+class AppointmentCancel(_Body):
+    reason: OptionalText = None
+
+
+class PatientCreate(_Body):
+    first_name: Annotated[NonEmptyStr, Field(max_length=100)]
+    last_name: Annotated[NonEmptyStr, Field(max_length=100)]
+    date_of_birth: Annotated[StrictDate, Field(strict=False)]
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _not_in_the_future(cls, value: date) -> date:
+        if value > datetime.now(UTC).date():
+            raise ValueError("must not be in the future")
         return value

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import models
 from app.domain import catalog as domain
 from app.fields import parse_time
+from app.ids import shard_tag
 
 Change = Literal["created", "updated", "unchanged"]
 CatalogModel = type[models.Location] | type[models.Clinician] | type[models.AppointmentType]
@@ -116,8 +117,7 @@ async def upsert(session: AsyncSession, model: Any, values: dict[str, Any]) -> C
     return "updated" if changed else "unchanged"
 
 
-async def patient_exists(session: AsyncSession, org_id: str, patient_id: str) -> bool:
-    found = await session.scalar(
-        select(func.count()).select_from(models.Patient).filter_by(id=patient_id, org_id=org_id)
-    )
-    return bool(found)
+async def clinician_tags(session: AsyncSession) -> dict[str, str]:
+    """Every clinician's shard tag: where the workers look for their holds and appointments."""
+    rows = await session.execute(select(models.Clinician.id, models.Clinician.org_id))
+    return {clinician_id: shard_tag(org_id, clinician_id) for clinician_id, org_id in rows}

@@ -121,3 +121,33 @@ class ApiKey(Base):
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=_now)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AppointmentRow(Base):
+    """The durable copy of an appointment, written by the workers from the Redis record."""
+
+    __tablename__ = "appointments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    shard_tag: Mapped[str] = mapped_column(String(4), index=True)
+    hold_id: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    clinician_id: Mapped[str] = mapped_column(String(64), index=True)
+    appointment_type_id: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str | None] = mapped_column(String(64))
+    start_time: Mapped[datetime] = mapped_column(index=True)
+    end_time: Mapped[datetime]
+    occupied_start: Mapped[datetime]
+    occupied_end: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    attendee_name: Mapped[str | None] = mapped_column(Text)
+    attendee_email: Mapped[str | None] = mapped_column(Text)
+    attendee_phone: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # Set when SQL already had an overlapping confirmed appointment of the clinician: the row is
+    # kept (never dropped) but outside the no-overlap rule, for someone to resolve.
+    conflict_with: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +26,11 @@ class AvailableSlot:
 
 
 async def find_available_slots(
-    catalog: OrgCatalog, store: HoldStore, query: AvailabilityQuery, now: datetime
+    catalog: OrgCatalog,
+    store: HoldStore,
+    restore_tag: Callable[[str], Awaitable[int]],
+    query: AvailabilityQuery,
+    now: datetime,
 ) -> list[AvailableSlot]:
     """Every slot that can be held right now, sorted by start time then clinician id."""
     kind, clinicians = _resolve(catalog, query)
@@ -36,8 +41,7 @@ async def find_available_slots(
         for slot in _slots_in_window(catalog, kind, clinician, window, now)
         if _matches_place(slot, query)
     ]
-    tags = {c.id: shard_tag(catalog.org_id, c.id) for c in clinicians}
-    occupied = await store.occupied(tags, _padded(window, kind)) if candidates else {}
+    occupied = await _occupied(catalog, clinicians, store, restore_tag, _padded(window, kind))
     free = [
         slot
         for slot in candidates
@@ -51,6 +55,22 @@ async def find_available_slots(
         AvailableSlot(slot, catalog.clinicians[slot.clinician_id], _location(catalog, slot))
         for slot in free
     ]
+
+
+async def _occupied(
+    catalog: OrgCatalog,
+    clinicians: list[Clinician],
+    store: HoldStore,
+    restore_tag: Callable[[str], Awaitable[int]],
+    window: Interval,
+) -> dict[str, list[Interval]]:
+    tags = {c.id: shard_tag(catalog.org_id, c.id) for c in clinicians}
+    occupancy = await store.occupied(tags, window)
+    if occupancy.unrestored_tags:  # Redis started empty: booked slots come from SQL first
+        for tag in occupancy.unrestored_tags:
+            await restore_tag(tag)
+        occupancy = await store.occupied(tags, window)
+    return occupancy.by_clinician
 
 
 def _resolve(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import ids
+from app import ids, metrics
 from app.catalog.cache import CatalogCache
 from app.clock import Clock
-from app.db.catalog_repo import patient_exists
+from app.db import patients_repo
+from app.domain.appointments import AppointmentService
 from app.domain.catalog import AppointmentType, Clinician, OrgCatalog
 from app.domain.principal import Principal
 from app.domain.records import Appointment, BookingDetails, Hold
@@ -19,12 +23,13 @@ from app.errors import (
     HoldNotFound,
     HoldReleased,
     HoldsError,
-    NotFound,
     ResourceMissing,
     SlotUnavailable,
 )
 from app.schemas import HoldConfirm, HoldCreate
-from app.store.holds import Created, HoldStore, NewHold
+from app.store.holds import Created, HoldStore, NewHold, NotRestored
+
+log = logging.getLogger("holds.holds")
 
 # What each losing outcome of a store script means to the caller.
 _RELEASE_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
@@ -47,11 +52,16 @@ class HoldService:
         catalogs: CatalogCache,
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
+        appointments: AppointmentService,
+        *,
+        exit_after_confirm_commit: bool = False,
     ) -> None:
         self.store = store
         self.catalogs = catalogs
         self.sessions = sessions
         self.clock = clock
+        self.appointments = appointments
+        self.exit_after_confirm_commit = exit_after_confirm_commit
 
     async def create(self, principal: Principal, request: HoldCreate) -> Hold:
         """Hold the requested slot for this caller, or say why it cannot be held."""
@@ -67,23 +77,28 @@ class HoldService:
             self.clock.now(),
         )
         hold_id = ids.new_tagged_id("hold", ids.shard_tag(principal.org_id, clinician.id))
-        outcome = await self.store.create(
-            NewHold(
-                id=hold_id,
-                org_id=principal.org_id,
-                api_key_id=principal.key_id,
-                appointment_type_id=kind.id,
-                clinician_id=clinician.id,
-                location_id=slot.location_id,
-                start_time=slot.start,
-                end_time=slot.end,
-                occupied=occupied_interval(slot.start, slot.end, kind),
-            )
+        new_hold = NewHold(
+            id=hold_id,
+            org_id=principal.org_id,
+            api_key_id=principal.key_id,
+            appointment_type_id=kind.id,
+            clinician_id=clinician.id,
+            location_id=slot.location_id,
+            start_time=slot.start,
+            end_time=slot.end,
+            occupied=occupied_interval(slot.start, slot.end, kind),
         )
+        outcome = await self.store.create(new_hold)
+        if isinstance(outcome, NotRestored):
+            # First use of this hash tag since Redis started empty: booked slots come from SQL.
+            await self.appointments.restore_tag(outcome.tag)
+            outcome = await self.store.create(new_hold)
         if not isinstance(outcome, Created):
+            metrics.SLOT_CONFLICTS.inc()
             raise SlotUnavailable(
                 "That slot overlaps another hold or appointment of the clinician."
             )
+        metrics.HOLDS_CREATED.inc()
         return outcome.hold
 
     async def get(self, principal: Principal, hold_id: str) -> Hold:
@@ -102,6 +117,7 @@ class HoldService:
         if outcome in _RELEASE_REFUSALS:
             error, message = _RELEASE_REFUSALS[outcome]
             raise error(message)
+        metrics.HOLDS_RELEASED.inc()
 
     async def confirm(
         self, principal: Principal, hold_id: str, request: HoldConfirm
@@ -110,7 +126,7 @@ class HoldService:
         if not ids.is_valid("hold", hold_id):
             raise HoldNotFound("No such hold.")
         async with self.sessions() as session:
-            if not await patient_exists(session, principal.org_id, request.patient_id):
+            if not await patients_repo.exists(session, principal.org_id, request.patient_id):
                 raise ResourceMissing("No such patient.", param="patient_id")
         booking = BookingDetails(
             patient_id=request.patient_id,
@@ -124,15 +140,11 @@ class HoldService:
         if isinstance(outcome, str):
             error, message = _CONFIRM_REFUSALS[outcome]
             raise error(message)
+        if self.exit_after_confirm_commit:  # fault tests: die between Redis and the queue
+            os._exit(70)
+        metrics.HOLDS_CONFIRMED.inc()
+        await self.appointments.hand_to_workers(outcome)
         return outcome
-
-    async def get_appointment(self, principal: Principal, appointment_id: str) -> Appointment:
-        appointment = None
-        if ids.is_valid("apt", appointment_id):
-            appointment = await self.store.get_appointment(principal.org_id, appointment_id)
-        if appointment is None:
-            raise NotFound("No such appointment.")
-        return appointment
 
 
 def _resolve(catalog: OrgCatalog, request: HoldCreate) -> tuple[AppointmentType, Clinician]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.domain.slots import Interval
+
 
 @dataclass(frozen=True, slots=True)
 class Hold:
@@ -47,7 +49,16 @@ class Appointment:
     booking: BookingDetails
     created_at: datetime
     updated_at: datetime
+    occupied: Interval
+    version: int = 1  # bumped by every change, so SQL can tell newer from older
+    persisted_version: int = 0  # the version SQL is known to hold
+    cancel_reason: str | None = None
+    conflict_with: str | None = None  # SQL already had an overlapping appointment
 
     @property
     def is_remote(self) -> bool:
         return self.location_id is None
+
+    @property
+    def persisted(self) -> bool:
+        return self.persisted_version >= self.version

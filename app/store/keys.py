@@ -5,14 +5,21 @@ clinician and carried in hold and appointment ids, so each script touches one Re
 
     holds:{T}:occ:<clinician_id>   sorted set of the clinician's occupied intervals
     holds:{T}:hold:<hold_id>       hash: one hold, kept for the retention period after it ends
-    holds:{T}:apt:<appointment_id> hash: one confirmed appointment
+    holds:{T}:ttl:<hold_id>        string that expires exactly when the hold does (keyspace event)
+    holds:{T}:expiries             sorted set: active hold ids by expiry time (the sweeper's index)
+    holds:{T}:apt:<appointment_id> hash: one appointment, the working copy of its SQL row
+    holds:{T}:pending              sorted set: appointment ids whose latest change SQL lacks
+    holds:{T}:ready                present once the tag's appointments were restored from SQL
 """
 
 from __future__ import annotations
 
+import re
+
 from app.ids import tag_of
 
 NAMESPACE = "holds"
+_TTL_KEY = re.compile(rf"{NAMESPACE}:\{{([0-9a-f]{{4}})\}}:ttl:(hold_[0-9a-f\-]{{36}})")
 
 
 def occupancy_prefix(tag: str) -> str:
@@ -28,5 +35,27 @@ def hold(hold_id: str) -> str:
     return f"{NAMESPACE}:{{{tag_of(hold_id)}}}:hold:{hold_id}"
 
 
+def hold_ttl(hold_id: str) -> str:
+    return f"{NAMESPACE}:{{{tag_of(hold_id)}}}:ttl:{hold_id}"
+
+
+def hold_id_of_ttl_key(key: str) -> str | None:
+    """The hold whose lifetime key this is, or None for any other key."""
+    match = _TTL_KEY.fullmatch(key)
+    return match.group(2) if match else None
+
+
+def expiries(tag: str) -> str:
+    return f"{NAMESPACE}:{{{tag}}}:expiries"
+
+
 def appointment(appointment_id: str) -> str:
     return f"{NAMESPACE}:{{{tag_of(appointment_id)}}}:apt:{appointment_id}"
+
+
+def pending(tag: str) -> str:
+    return f"{NAMESPACE}:{{{tag}}}:pending"
+
+
+def ready(tag: str) -> str:
+    return f"{NAMESPACE}:{{{tag}}}:ready"

@@ -2,43 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from app import queue
 from app.catalog.cache import CatalogCache
 from app.clock import Clock
 from app.config import Settings
 from app.db.engine import create_engine, migrate, session_factory
+from app.domain.appointments import AppointmentService
 from app.domain.holds import HoldService
 from app.domain.principal import KeyCache
+from app.store.appointments import AppointmentStore
 from app.store.holds import HoldStore
+from app.store.upkeep import UpkeepStore
 from app.web.middleware import envelope
 from app.web.routes import add_routes
 from app.web.state import (
+    APPOINTMENTS,
     CATALOGS,
     CLOCK,
     ENGINE,
     HOLD_STORE,
     HOLDS,
     KEYS,
+    QUEUE,
     REDIS,
     SESSIONS,
     SETTINGS,
+    UPKEEP,
 )
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """The HTTP API. `settings.redis_url` must be set (`holds serve` starts Redis when not)."""
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, with_worker: bool = False
+) -> web.Application:
+    """The HTTP API. `settings.redis_url` must be set (`holds serve` starts Redis when not).
+
+    `with_worker` also runs an arq worker in this process, for a one-process laptop setup.
+    """
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url")
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope])
     app[SETTINGS] = settings
     app[CLOCK] = clock or Clock()
-    app.cleanup_ctx.extend([_database, _redis, _services])
+    app.cleanup_ctx.extend([_database, _redis, _queue, _services])
+    if with_worker:
+        app.cleanup_ctx.append(_in_process_worker)
     add_routes(app, settings.base_path)
     return app
 
@@ -68,6 +83,12 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def _queue(app: web.Application) -> AsyncIterator[None]:
+    app[QUEUE] = await queue.connect(app[SETTINGS].effective_queue_redis_url)
+    yield
+    await app[QUEUE].aclose()
+
+
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = HoldStore(
@@ -76,8 +97,34 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         retention_seconds=settings.hold_retention_seconds,
     )
     catalogs = CatalogCache(app[SESSIONS], settings.cache_seconds)
+    appointments = AppointmentService(
+        AppointmentStore(app[REDIS]),
+        app[SESSIONS],
+        queue.PersistQueue(app[QUEUE]),
+        retention_seconds=settings.hold_retention_seconds,
+    )
     app[HOLD_STORE] = store
+    app[UPKEEP] = UpkeepStore(app[REDIS])
     app[CATALOGS] = catalogs
     app[KEYS] = KeyCache(app[SESSIONS], settings.cache_seconds)
-    app[HOLDS] = HoldService(store, catalogs, app[SESSIONS], app[CLOCK])
+    app[APPOINTMENTS] = appointments
+    app[HOLDS] = HoldService(
+        store,
+        catalogs,
+        app[SESSIONS],
+        app[CLOCK],
+        appointments,
+        exit_after_confirm_commit=settings.fault_exit_after_confirm_commit,
+    )
     yield
+
+
+async def _in_process_worker(app: web.Application) -> AsyncIterator[None]:
+    from workers.main import build_worker  # the API alone does not need the worker code
+
+    worker = build_worker(app[SETTINGS], redis_pool=app[QUEUE], handle_signals=False)
+    task = asyncio.create_task(worker.main())
+    yield
+    await worker.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -13,10 +14,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from app import logs, metrics
 from app.errors import HoldsError
 from app.web import responses
 
 log = logging.getLogger("holds.http")
+access_log = logging.getLogger("holds.access")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -38,6 +41,8 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
     """Give every response an X-Request-Id, and every failure the error envelope."""
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
+    logs.request_id.set(request_id)
+    started = time.perf_counter()
     try:
         response = await handler(request)
     except HoldsError as exc:
@@ -61,7 +66,23 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
             500, "internal_error", "Something went wrong on our side.", request_id=request_id
         )
     response.headers["X-Request-Id"] = request_id
+    _observe(request, response.status, time.perf_counter() - started)
     return response
+
+
+def _observe(request: web.Request, status: int, seconds: float) -> None:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics.REQUEST_SECONDS.labels(route, request.method, str(status)).observe(seconds)
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        },
+    )
 
 
 def _domain_error(exc: HoldsError, request_id: str) -> web.Response:

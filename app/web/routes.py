@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.web.views import availability, catalog, health, holds
+from app.web.views import appointments, availability, catalog, health, holds, metrics, patients
 
 
 def add_routes(app: web.Application, base: str) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", metrics.prometheus)
     app.router.add_post(f"{base}/holds", holds.create_hold)
     app.router.add_get(f"{base}/holds/{{hold_id}}", holds.get_hold)
     app.router.add_delete(f"{base}/holds/{{hold_id}}", holds.release_hold)
     app.router.add_post(f"{base}/holds/{{hold_id}}/confirm", holds.confirm_hold)
-    app.router.add_get(f"{base}/appointments/{{appointment_id}}", holds.get_appointment)
+    app.router.add_get(f"{base}/appointments", appointments.list_appointments)
+    app.router.add_get(f"{base}/appointments/{{appointment_id}}", appointments.get_appointment)
+    app.router.add_post(
+        f"{base}/appointments/{{appointment_id}}/cancel", appointments.cancel_appointment
+    )
+    app.router.add_get(f"{base}/patients", patients.list_patients)
+    app.router.add_post(f"{base}/patients", patients.create_patient)
+    app.router.add_get(f"{base}/patients/{{id}}", patients.get_patient)
     app.router.add_get(f"{base}/availability", availability.availability)
     app.router.add_get(f"{base}/appointment-types", catalog.list_appointment_types)
     app.router.add_get(f"{base}/appointment-types/{{id}}", catalog.get_appointment_type)

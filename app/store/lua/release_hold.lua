@@ -1,5 +1,7 @@
 -- Release an active hold: its slot is free at once.
 -- KEYS[1]  hold record (hash)
+-- KEYS[2]  hold lifetime key
+-- KEYS[3]  expiry index of the hash tag
 -- ARGV[1]  caller's organisation id (another organisation's hold does not exist for it)
 -- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
 -- ARGV[3]  hold id
@@ -15,4 +17,6 @@ if now_ms >= tonumber(record[3]) * 1000 then return 'expired' end
 
 redis.call('ZREM', ARGV[2] .. record[4], ARGV[3] .. '|' .. record[5] .. '|' .. record[3])
 redis.call('HSET', KEYS[1], 'status', 'released', 'ended', time[1])
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[3])
 return 'released'

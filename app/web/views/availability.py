@@ -9,7 +9,7 @@ from app.public import SlotPublic
 from app.schemas import AvailabilityQuery
 from app.web.auth import authorise
 from app.web.parsing import parse_query
-from app.web.state import CATALOGS, CLOCK, HOLD_STORE
+from app.web.state import APPOINTMENTS, CATALOGS, CLOCK, HOLD_STORE
 
 
 async def availability(request: web.Request) -> web.Response:
@@ -17,6 +17,7 @@ async def availability(request: web.Request) -> web.Response:
     query = parse_query(request, AvailabilityQuery)
     catalog = await request.app[CATALOGS].get(principal.org_id)
     now = request.app[CLOCK].now()
-    slots = await find_available_slots(catalog, request.app[HOLD_STORE], query, now)
+    restore = request.app[APPOINTMENTS].restore_tag
+    slots = await find_available_slots(catalog, request.app[HOLD_STORE], restore, query, now)
     data = [SlotPublic.of(slot).model_dump(mode="json") for slot in slots]
     return web.json_response({"data": data})

@@ -1,4 +1,4 @@
-"""The four hold endpoints of the seed API, and reading the appointment a confirm made."""
+"""The four hold endpoints of the seed API."""
 
 from __future__ import annotations
 
@@ -37,11 +37,3 @@ async def confirm_hold(request: web.Request) -> web.Response:
     appointment = await request.app[HOLDS].confirm(principal, request.match_info["hold_id"], body)
     catalog = await request.app[CATALOGS].get(principal.org_id)
     return ok(AppointmentPublic.of(appointment, catalog), status=201)
-
-
-async def get_appointment(request: web.Request) -> web.Response:
-    principal = await authorise(request, "read_appointments")
-    holds = request.app[HOLDS]
-    appointment = await holds.get_appointment(principal, request.match_info["appointment_id"])
-    catalog = await request.app[CATALOGS].get(principal.org_id)
-    return ok(AppointmentPublic.of(appointment, catalog))

@@ -1,0 +1,102 @@
+"""Appointments across their two homes: Redis (live, at once) and SQL (durable, for good)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app import ids, metrics
+from app.db import appointments_repo
+from app.domain.records import Appointment
+from app.errors import NotFound
+from app.queue import PersistQueue
+from app.store.appointments import AppointmentStore
+
+log = logging.getLogger("holds.appointments")
+
+
+class AppointmentService:
+    def __init__(
+        self,
+        store: AppointmentStore,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: PersistQueue | None = None,
+        *,
+        retention_seconds: int,
+        pause_before_commit: float = 0.0,
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.queue = queue
+        self.retention = timedelta(seconds=retention_seconds)
+        self.pause_before_commit = pause_before_commit  # fault tests: a window to kill a worker
+
+    async def get(self, org_id: str, appointment_id: str) -> Appointment:
+        """Redis first (it has changes SQL may not have yet), SQL when Redis lacks it."""
+        if ids.is_valid("apt", appointment_id):
+            found = await self.store.get(appointment_id)
+            if found is None:
+                async with self.sessions() as session:
+                    found = await appointments_repo.get(session, org_id, appointment_id)
+            if found is not None and found.org_id == org_id:
+                return found
+        raise NotFound("No such appointment.")
+
+    async def cancel(self, org_id: str, appointment_id: str, reason: str | None) -> Appointment:
+        """Cancel and free the slot at once; cancelling a cancelled appointment changes nothing."""
+        before = await self.get(org_id, appointment_id)  # 404 unless it is this organisation's
+        cancelled = await self.store.cancel(org_id, appointment_id, reason)
+        if cancelled is None:  # only SQL has it: give Redis its copy, then cancel there
+            async with self.sessions() as session:
+                row = await appointments_repo.get(session, org_id, appointment_id)
+            if row is not None:
+                await self.store.restore(ids.tag_of(appointment_id), [row], mark_ready=False)
+            cancelled = await self.store.cancel(org_id, appointment_id, reason)
+        if cancelled is None:
+            raise NotFound("No such appointment.")
+        if cancelled.version != before.version:
+            metrics.APPOINTMENTS_CANCELLED.inc()
+            await self.hand_to_workers(cancelled)
+        return cancelled
+
+    async def hand_to_workers(self, appointment: Appointment) -> None:
+        """Queue persistence of the appointment's latest change. Should this fail, the change
+        is still safe: it sits in the Redis backlog and the reconciler persists it."""
+        if self.queue is None:
+            return
+        try:
+            await self.queue.enqueue(appointment.id, appointment.version)
+        except Exception:
+            log.warning("could not queue persistence", extra={"appointment_id": appointment.id})
+
+    async def persist(self, appointment_id: str) -> Appointment | None:
+        """Write the Redis copy's latest version to SQL, idempotently; None if Redis has none."""
+        appointment = await self.store.get(appointment_id)
+        if appointment is None:
+            return None
+        async with self.sessions.begin() as session:
+            conflict = await appointments_repo.save(session, appointment)
+            if self.pause_before_commit:
+                await asyncio.sleep(self.pause_before_commit)
+        if conflict is not None:
+            log.error(
+                "appointment overlaps one SQL already has; kept and marked",
+                extra={"appointment_id": appointment.id, "conflict_with": conflict},
+            )
+        keep_until = max(appointment.end_time, datetime.now(UTC)) + self.retention
+        await self.store.mark_persisted(appointment, conflict, int(keep_until.timestamp()))
+        return replace(appointment, persisted_version=appointment.version, conflict_with=conflict)
+
+    async def restore_tag(self, tag: str) -> int:
+        """Give Redis every appointment of a hash tag that SQL has and Redis lost."""
+        async with self.sessions() as session:
+            rows = await appointments_repo.restorable(session, tag, datetime.now(UTC))
+        restored = await self.store.restore(tag, rows, mark_ready=True)
+        metrics.APPOINTMENTS_RESTORED.inc(restored)
+        if restored:
+            log.warning("restored appointments from SQL", extra={"tag": tag, "count": restored})
+        return restored

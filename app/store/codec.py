@@ -1,0 +1,110 @@
+"""Loading Lua scripts, and converting Redis hash records to and from domain objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from app.domain.records import Appointment, BookingDetails, Hold
+from app.domain.slots import Interval
+
+BOOKING_FIELDS = ("attendee_name", "attendee_email", "attendee_phone", "notes")
+
+
+def script(redis: Redis, name: str) -> AsyncScript:
+    source = resources.files("app.store").joinpath("lua", name).read_text(encoding="utf-8")
+    return redis.register_script(source)
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def moment(seconds: str | int | float) -> datetime:
+    return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def now_ms(seconds: int, micros: int) -> int:
+    """Redis `TIME` as epoch milliseconds."""
+    return seconds * 1000 + micros // 1000
+
+
+def pairs(flat: list[bytes] | dict[bytes, bytes]) -> dict[str, str]:
+    """A hash reply, as HGETALL or a script's flat field/value list returns it, as text."""
+    if isinstance(flat, dict):
+        return {k.decode(): v.decode() for k, v in flat.items()}
+    return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
+
+def hold_from(hold_id: str, fields: dict[str, str], *, now_ms: int) -> Hold:
+    """The hold a record describes; an active one past its expiry reads expired at once."""
+    status = fields["status"]
+    if status == "active" and now_ms >= int(fields["expires"]) * 1000:
+        status = "expired"
+    return Hold(
+        id=hold_id,
+        org_id=fields["org"],
+        api_key_id=fields["key"],
+        appointment_type_id=fields["type"],
+        clinician_id=fields["cli"],
+        location_id=fields["loc"] or None,
+        start_time=moment(fields["start"]),
+        end_time=moment(fields["end"]),
+        expires_at=moment(fields["expires"]),
+        status=status,
+        created_at=moment(fields["created"]),
+        appointment_id=fields.get("apt"),
+    )
+
+
+def appointment_from(fields: dict[str, str]) -> Appointment:
+    return Appointment(
+        id=fields["id"],
+        org_id=fields["org"],
+        hold_id=fields["hold"],
+        appointment_type_id=fields["type"],
+        clinician_id=fields["cli"],
+        location_id=fields["loc"] or None,
+        start_time=moment(fields["start"]),
+        end_time=moment(fields["end"]),
+        status=fields["status"],
+        booking=BookingDetails(
+            patient_id=fields["patient"], **{name: fields.get(name) for name in BOOKING_FIELDS}
+        ),
+        created_at=moment(fields["created"]),
+        updated_at=moment(fields["updated"]),
+        occupied=Interval(moment(fields["ostart"]), moment(fields["oend"])),
+        version=int(fields.get("ver", "1")),
+        persisted_version=int(fields.get("persisted", "0")),
+        cancel_reason=fields.get("cancel_reason"),
+        conflict_with=fields.get("conflict"),
+    )
+
+
+def appointment_fields(appointment: Appointment) -> dict[str, str]:
+    """The record `appointment_from` reads back; absent optional fields are left out."""
+    booking = appointment.booking
+    fields = {
+        "id": appointment.id,
+        "hold": appointment.hold_id,
+        "org": appointment.org_id,
+        "cli": appointment.clinician_id,
+        "type": appointment.appointment_type_id,
+        "loc": appointment.location_id or "",
+        "start": str(epoch(appointment.start_time)),
+        "end": str(epoch(appointment.end_time)),
+        "ostart": str(epoch(appointment.occupied.start)),
+        "oend": str(epoch(appointment.occupied.end)),
+        "status": appointment.status,
+        "created": str(epoch(appointment.created_at)),
+        "updated": str(epoch(appointment.updated_at)),
+        "ver": str(appointment.version),
+        "persisted": str(appointment.persisted_version),
+        "patient": booking.patient_id,
+        "cancel_reason": appointment.cancel_reason,
+        "conflict": appointment.conflict_with,
+    } | {name: getattr(booking, name) for name in BOOKING_FIELDS}
+    return {name: value for name, value in fields.items() if value is not None}

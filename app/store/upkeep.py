@@ -1,0 +1,68 @@
+"""What the workers read and tidy in Redis: due expiries, the persistence backlog, old intervals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+from app.ids import tag_of
+from app.store import codec, keys
+from app.store.holds import LONGEST_OCCUPIED
+
+
+class UpkeepStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._expire = codec.script(redis, "expire_hold.lua")
+
+    async def expire(self, hold_ids: list[str]) -> list[int]:
+        """Expire each hold whose time is up, in one round trip. Per hold: the cleanup lag in
+        ms, or -1 (nothing to do) or -2 (not yet)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for hold_id in hold_ids:
+            tag = tag_of(hold_id)
+            await self._expire(
+                keys=[keys.hold(hold_id), keys.hold_ttl(hold_id), keys.expiries(tag)],
+                args=[keys.occupancy_prefix(tag), hold_id],
+                client=pipe,
+            )
+        lags: list[int] = await pipe.execute()
+        return lags
+
+    async def due_expiries(self, tags: Iterable[str], limit: int) -> list[str]:
+        """Ids of holds whose expiry time has come, at most `limit` per tag."""
+        tags = list(tags)
+        pipe = self.redis.pipeline(transaction=False)
+        for tag in tags:
+            pipe.zrangebyscore(keys.expiries(tag), "-inf", int(time.time()), start=0, num=limit)
+        replies: list[list[bytes]] = await pipe.execute()
+        return [member.decode() for members in replies for member in members]
+
+    async def pending_appointments(self, tags: Iterable[str], changed_before: float) -> list[str]:
+        """Ids of appointments whose latest change SQL lacks, changed before the given epoch."""
+        tags = list(tags)
+        pipe = self.redis.pipeline(transaction=False)
+        for tag in tags:
+            pipe.zrangebyscore(keys.pending(tag), "-inf", changed_before)
+        replies: list[list[bytes]] = await pipe.execute()
+        return [member.decode() for members in replies for member in members]
+
+    async def backlog_sizes(self, tags: Iterable[str]) -> tuple[int, int]:
+        """(active holds, appointments waiting for SQL) over these tags."""
+        tags = list(tags)
+        pipe = self.redis.pipeline(transaction=False)
+        for tag in tags:
+            pipe.zcard(keys.expiries(tag))
+            pipe.zcard(keys.pending(tag))
+        counts: list[int] = await pipe.execute()
+        return sum(counts[0::2]), sum(counts[1::2])
+
+    async def forget_past_intervals(self, clinician_tags: dict[str, str]) -> None:
+        """Drop occupied intervals that ended long ago; they can no longer block anything."""
+        horizon = int(time.time() - LONGEST_OCCUPIED.total_seconds() - 86_400)
+        pipe = self.redis.pipeline(transaction=False)
+        for clinician_id, tag in clinician_tags.items():
+            pipe.zremrangebyscore(keys.occupancy(tag, clinician_id), "-inf", horizon)
+        await pipe.execute()

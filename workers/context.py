@@ -1,0 +1,64 @@
+"""What every job and background task of a worker process shares."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.catalog_repo import clinician_tags
+from app.db.engine import create_engine, migrate, session_factory
+from app.domain.appointments import AppointmentService
+from app.store.appointments import AppointmentStore
+from app.store.upkeep import UpkeepStore
+
+TAGS_MAX_AGE_SECONDS = 10.0
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    redis: Redis
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    appointments: AppointmentService
+    upkeep: UpkeepStore
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _tags: dict[str, str] = field(default_factory=dict)
+    _tags_read_at: float = 0.0
+
+    @classmethod
+    async def open(cls, settings: Settings) -> WorkerContext:
+        engine = create_engine(settings.effective_database_url)
+        await migrate(engine)
+        sessions = session_factory(engine)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
+        appointments = AppointmentService(
+            AppointmentStore(redis),
+            sessions,
+            retention_seconds=settings.hold_retention_seconds,
+            pause_before_commit=settings.fault_persist_delay_seconds,
+        )
+        return cls(settings, redis, engine, sessions, appointments, UpkeepStore(redis))
+
+    async def clinician_tags(self) -> dict[str, str]:
+        """Clinician id to shard tag for every clinician SQL knows, re-read every few seconds."""
+        if time.monotonic() - self._tags_read_at > TAGS_MAX_AGE_SECONDS:
+            async with self.sessions() as session:
+                self._tags = await clinician_tags(session)
+            self._tags_read_at = time.monotonic()
+        return self._tags
+
+    async def tags(self) -> set[str]:
+        return set((await self.clinician_tags()).values())
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.redis.aclose()
+        await self.engine.dispose()
