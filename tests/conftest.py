@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ import asyncpg
 import pytest
 import redis
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.catalog.loader import load_catalog
@@ -172,3 +176,73 @@ async def make_api(aiohttp_client: Any, redis_url: str, sqlite_url: str) -> Make
 @pytest.fixture
 async def api(make_api: MakeApi) -> Api:
     return await make_api()
+
+
+WORKER_HEALTH_KEY = "arq:queue:health-check"
+StartWorker = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@pytest.fixture
+def start_worker(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[StartWorker]:
+    """Start real `holds worker` processes on the test Redis and database; stopped by PID."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        database_url: str | None = None, redis: str | None = None, **settings: str
+    ) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HOLDS_")}
+        env |= {
+            "HOLDS_REDIS_URL": redis or redis_url,
+            "HOLDS_DATABASE_URL": database_url or sqlite_url,
+            "HOLDS_LOG_LEVEL": "WARNING",
+        }
+        env |= {f"HOLDS_{name.upper()}": value for name, value in settings.items()}
+        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker", "--metrics-port", "0"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        _wait_until_healthy(redis or redis_url, process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_healthy(redis_url: str, process: subprocess.Popen[bytes]) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.delete(WORKER_HEALTH_KEY)
+    deadline = time.monotonic() + 30
+    while not client.exists(WORKER_HEALTH_KEY):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("holds worker did not start")
+        time.sleep(0.05)
+    client.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    """Wait until `check()` is true; fail the test if it is not within `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {within} s")
+        await asyncio.sleep(0.1)
+
+
+async def sql_rows(database_url: str, query: str, **params: Any) -> list[Any]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return list(await connection.execute(text(query), params))
+    finally:
+        await engine.dispose()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
 from typing import Any
 
@@ -81,11 +83,38 @@ async def report_backlogs(worker: WorkerContext, queue: ArqRedis) -> None:
 
 
 def run(settings: Settings, metrics_host: str, metrics_port: int) -> int:
-    """`holds worker`: run until SIGINT or SIGTERM."""
+    """`holds worker`: run until SIGINT or SIGTERM, riding out Redis outages."""
     if metrics_port:
         start_http_server(metrics_port, addr=metrics_host)
-    build_worker(settings).run()
+    asyncio.run(_supervise(settings))
     return 0
+
+
+async def _supervise(settings: Settings) -> None:
+    """Run the arq worker; when Redis goes away (arq's worker then stops), start a fresh one,
+    so a Redis restart needs no worker restart."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    while not stopping.is_set():
+        worker = build_worker(settings, handle_signals=False)
+        running = asyncio.create_task(worker.main())
+        stop = asyncio.create_task(stopping.wait())
+        await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if running.done() and isinstance(running.exception(), RedisError | OSError):
+            log.warning(
+                "worker lost Redis; starting again", extra={"error": str(running.exception())}
+            )
+        running.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await running
+        # close() re-raises its jobs' cancellations; nothing cancels this loop itself.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await worker.close()
+        if not stopping.is_set():
+            await asyncio.sleep(1)
 
 
 def check(settings: Settings) -> int:

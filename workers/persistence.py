@@ -40,10 +40,7 @@ async def persist_appointment(ctx: dict[str, Any], appointment_id: str) -> str:
         raise
     finally:
         metrics.JOB_SECONDS.labels("persist_appointment").observe(time.perf_counter() - started)
-    if appointment is None:
-        return "gone"
-    _count(appointment.conflict_with)
-    return "persisted"
+    return "gone" if appointment is None else "persisted"
 
 
 async def reconcile(ctx: dict[str, Any]) -> int:
@@ -64,14 +61,7 @@ async def reconcile(ctx: dict[str, Any]) -> int:
             )
             continue
         if appointment is not None:
-            _count(appointment.conflict_with)
             metrics.RECONCILED.inc()
             done += 1
     metrics.JOB_SECONDS.labels("reconcile").observe(time.perf_counter() - started)
     return done
-
-
-def _count(conflict_with: str | None) -> None:
-    metrics.PERSISTED.inc()
-    if conflict_with is not None:
-        metrics.PERSISTENCE_CONFLICTS.inc()

@@ -82,7 +82,9 @@ class AppointmentService:
             conflict = await appointments_repo.save(session, appointment)
             if self.pause_before_commit:
                 await asyncio.sleep(self.pause_before_commit)
+        metrics.PERSISTED.inc()
         if conflict is not None:
+            metrics.PERSISTENCE_CONFLICTS.inc()
             log.error(
                 "appointment overlaps one SQL already has; kept and marked",
                 extra={"appointment_id": appointment.id, "conflict_with": conflict},

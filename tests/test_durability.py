@@ -1,0 +1,113 @@
+"""SQL as the second line of defence, and the keyspace-event listener on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+from sqlalchemy.exc import IntegrityError
+
+from app.config import Settings
+from app.db import appointments_repo
+from app.db.engine import create_engine, session_factory
+from app.db.models import AppointmentRow
+from app.domain.records import Appointment, BookingDetails
+from app.domain.slots import Interval
+from app.ids import new_tagged_id, shard_tag
+from app.store import keys
+from app.web.state import APPOINTMENTS
+from tests.catalog import AMARA, INITIAL, ORG, PATIENT
+from tests.conftest import MakeApi, eventually, seed_database, sql_rows
+from tests.helpers import confirm_body, hold_body
+from workers import expiry
+from workers.context import WorkerContext
+
+NINE = datetime(2030, 7, 1, 8, 0, tzinfo=UTC)  # 09:00 in London
+HALF_NINE = datetime(2030, 7, 1, 8, 30, tzinfo=UTC)
+
+
+def _sql_only_appointment() -> Appointment:
+    return Appointment(
+        id=new_tagged_id("apt", shard_tag(ORG, AMARA)),
+        org_id=ORG,
+        hold_id="hold_00000000-0000-4000-8000-000000000000",
+        appointment_type_id=INITIAL,
+        clinician_id=AMARA,
+        location_id=None,
+        start_time=NINE,
+        end_time=HALF_NINE,
+        status="confirmed",
+        booking=BookingDetails(patient_id=PATIENT),
+        created_at=NINE,
+        updated_at=NINE,
+        occupied=Interval(NINE, HALF_NINE),
+    )
+
+
+async def _save(database_url: str, appointment: Appointment) -> str | None:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine).begin() as session:
+            return await appointments_repo.save(session, appointment)
+    finally:
+        await engine.dispose()
+
+
+async def test_conflict_found_at_persistence_is_kept_marked_and_visible(
+    make_api: MakeApi, database_url: str
+) -> None:
+    api = await make_api(database_url=database_url)
+    await api.call("POST", "/holds", hold_body("15:00"))  # Redis now knows this tag from SQL
+    existing = _sql_only_appointment()
+    await _save(database_url, existing)  # SQL gains a booking Redis never heard of
+    _, hold = await api.call("POST", "/holds", hold_body("09:00"))
+    _, booked = await api.call("POST", f"/holds/{hold['data']['id']}/confirm", confirm_body())
+    conflicts_before = REGISTRY.get_sample_value("holds_persistence_conflicts_total") or 0
+    await api.client.app[APPOINTMENTS].persist(booked["data"]["id"])  # type: ignore[index]
+    _, fetched = await api.call("GET", f"/appointments/{booked['data']['id']}")
+    assert fetched["data"]["conflicting_appointment_id"] == existing.id
+    assert fetched["data"]["persisted"] is True
+    conflicts_after = REGISTRY.get_sample_value("holds_persistence_conflicts_total")
+    assert conflicts_after == conflicts_before + 1
+    rows = await sql_rows(
+        database_url,
+        "SELECT conflict_with FROM appointments WHERE id = :id",
+        id=booked["data"]["id"],
+    )
+    assert [row.conflict_with for row in rows] == [existing.id]
+
+
+async def test_postgresql_refuses_overlapping_confirmed_rows(postgres_url: str) -> None:
+    await seed_database(postgres_url)
+    await _save(postgres_url, _sql_only_appointment())
+    engine = create_engine(postgres_url)
+    with pytest.raises(IntegrityError):
+        async with session_factory(engine).begin() as session:
+            session.add(
+                AppointmentRow(**appointments_repo._row_values(_sql_only_appointment(), None))
+            )
+    await engine.dispose()
+
+
+async def test_keyspace_listener_alone_cleans_up_an_expired_hold(make_api: MakeApi) -> None:
+    api = await make_api(hold_ttl_seconds=1)
+    settings = Settings(redis_url=api.settings.redis_url, database_url=api.settings.database_url)
+    worker = await WorkerContext.open(settings)
+    listener = asyncio.create_task(expiry.listen(worker))
+    try:
+        await asyncio.sleep(0.3)  # subscribed
+        _, hold = await api.call("POST", "/holds", hold_body())
+        client = aioredis.Redis.from_url(api.settings.redis_url, decode_responses=True)
+
+        async def expired() -> bool:
+            status = await client.hget(keys.hold(hold["data"]["id"]), "status")  # type: ignore[misc]
+            return bool(status == "expired")
+
+        await eventually(expired, within=5)
+        await client.aclose()
+    finally:
+        listener.cancel()
+        await worker.close()
