@@ -23,6 +23,7 @@ TAGS_MAX_AGE_SECONDS = 10.0
 class WorkerContext:
     settings: Settings
     redis: Redis
+    events: Redis  # for the keyspace-event subscription: no read timeout on an idle channel
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     appointments: AppointmentService
@@ -30,6 +31,7 @@ class WorkerContext:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _tags: dict[str, str] = field(default_factory=dict)
     _tags_read_at: float = 0.0
+    _closed: bool = False
 
     @classmethod
     async def open(cls, settings: Settings) -> WorkerContext:
@@ -37,13 +39,14 @@ class WorkerContext:
         await migrate(engine)
         sessions = session_factory(engine)
         redis = Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
+        events = Redis.from_url(settings.redis_url, socket_keepalive=True, health_check_interval=30)
         appointments = AppointmentService(
             AppointmentStore(redis),
             sessions,
             retention_seconds=settings.hold_retention_seconds,
             pause_before_commit=settings.fault_persist_delay_seconds,
         )
-        return cls(settings, redis, engine, sessions, appointments, UpkeepStore(redis))
+        return cls(settings, redis, events, engine, sessions, appointments, UpkeepStore(redis))
 
     async def clinician_tags(self) -> dict[str, str]:
         """Clinician id to shard tag for every clinician SQL knows, re-read every few seconds."""
@@ -57,8 +60,13 @@ class WorkerContext:
         return set((await self.clinician_tags()).values())
 
     async def close(self) -> None:
+        """Stop background tasks and close connections; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.redis.aclose()
+        await self.events.aclose()
         await self.engine.dispose()

@@ -54,7 +54,7 @@ async def listen(worker: WorkerContext) -> None:
     while True:
         try:
             await enable_keyspace_events(worker.redis)
-            async with worker.redis.pubsub() as pubsub:
+            async with worker.events.pubsub() as pubsub:
                 await pubsub.psubscribe(_EXPIRED_CHANNEL)
                 async for message in pubsub.listen():
                     if message["type"] != "pmessage":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -26,6 +25,7 @@ from workers.persistence import persist_appointment, reconcile
 log = logging.getLogger("holds.worker")
 HEALTH_CHECK_INTERVAL_SECONDS = 10
 REPORT_INTERVAL_SECONDS = 5.0
+SHUTDOWN_SECONDS = 10.0
 
 
 def build_worker(
@@ -107,14 +107,26 @@ async def _supervise(settings: Settings) -> None:
             log.warning(
                 "worker lost Redis; starting again", extra={"error": str(running.exception())}
             )
-        running.cancel()
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await running
-        # close() re-raises its jobs' cancellations; nothing cancels this loop itself.
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await worker.close()
+        await _stop(worker, running)
         if not stopping.is_set():
             await asyncio.sleep(1)
+
+
+async def _stop(worker: Worker, running: asyncio.Task[None]) -> None:
+    """Stop one arq worker within bounded time, whether or not Redis still answers."""
+    running.cancel()
+    await asyncio.wait({running}, timeout=SHUTDOWN_SECONDS)
+    # close() re-raises its jobs' cancellations and skips on_shutdown when Redis is gone, so
+    # the context is closed here as well; nothing cancels the supervising loop itself.
+    steps = [("arq", worker.close())]
+    context = worker.ctx.get("holds")
+    if context is not None:
+        steps.append(("context", context.close()))
+    for name, step in steps:
+        try:
+            await asyncio.wait_for(step, SHUTDOWN_SECONDS)
+        except (Exception, asyncio.CancelledError) as exc:
+            log.info("shutdown step ended early", extra={"step": name, "error": repr(exc)})
 
 
 def check(settings: Settings) -> int:

@@ -15,21 +15,25 @@ from app.store.holds import LONGEST_OCCUPIED
 class UpkeepStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._expire = codec.script(redis, "expire_hold.lua")
+        self._expire = codec.script(redis, "expire_holds.lua")
 
     async def expire(self, hold_ids: list[str]) -> list[int]:
-        """Expire each hold whose time is up, in one round trip. Per hold: the cleanup lag in
-        ms, or -1 (nothing to do) or -2 (not yet)."""
-        pipe = self.redis.pipeline(transaction=False)
+        """Expire each hold whose time is up: one script call per hash tag, all in one round
+        trip. Per hold, in no particular order: the cleanup lag in ms, or -1 (nothing to do)
+        or -2 (not yet)."""
+        by_tag: dict[str, list[str]] = {}
         for hold_id in hold_ids:
-            tag = tag_of(hold_id)
+            by_tag.setdefault(tag_of(hold_id), []).append(hold_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for tag, ids_of_tag in by_tag.items():
+            script_keys = [keys.expiries(tag)]
+            for hold_id in ids_of_tag:
+                script_keys += [keys.hold(hold_id), keys.hold_ttl(hold_id)]
             await self._expire(
-                keys=[keys.hold(hold_id), keys.hold_ttl(hold_id), keys.expiries(tag)],
-                args=[keys.occupancy_prefix(tag), hold_id],
-                client=pipe,
+                keys=script_keys, args=[keys.occupancy_prefix(tag), *ids_of_tag], client=pipe
             )
-        lags: list[int] = await pipe.execute()
-        return lags
+        replies: list[list[int]] = await pipe.execute()
+        return [lag for reply in replies for lag in reply]
 
     async def due_expiries(self, tags: Iterable[str], limit: int) -> list[str]:
         """Ids of holds whose expiry time has come, at most `limit` per tag."""
