@@ -45,7 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--demo", action="store_true", help="load the demo catalog, print a key")
+    serve.add_argument(
+        "--reuse-port", action="store_true", help="let several API processes share the port"
+    )
     serve.set_defaults(run=_serve)
+
+    migrate_command = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_command.set_defaults(run=_migrate)
 
     worker = commands.add_parser("worker", help="run an arq worker (any number may run)")
     worker.add_argument("--metrics-host", default="127.0.0.1")
@@ -90,6 +96,15 @@ def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    async def nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
+        del sessions  # _with_database has migrated; that is all this command does
+
+    _with_database(nothing)
+    print("database schema is up to date")
+    return 0
 
 
 def _catalog_load(args: argparse.Namespace) -> int:
@@ -167,7 +182,14 @@ def _serve(args: argparse.Namespace) -> int:
             _prepare_demo()
         app = create_app(settings, with_worker=embedded is not None)
         print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            reuse_port=args.reuse_port,
+            print=None,
+            access_log=None,
+        )
     finally:
         if embedded is not None:
             embedded.stop()
