@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from app.db.models import Patient
 from app.domain.availability import AvailableSlot
-from app.domain.catalog import AppointmentType, Clinician, Location, OrgCatalog
-from app.domain.records import Appointment, Hold
+from app.domain.catalog import Clinician, OrgCatalog
+from app.domain.records import Appointment
 from app.fields import UtcTimestamp
 
 
-class HoldPublic(BaseModel):
+class _FromDomain(BaseModel):
+    """Built straight from a domain object's attributes of the same names."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class HoldPublic(_FromDomain):
     id: str
     appointment_type_id: str
     clinician_id: str
@@ -24,21 +29,6 @@ class HoldPublic(BaseModel):
     status: str
     created_at: UtcTimestamp
     appointment_id: str | None
-
-    @classmethod
-    def of(cls, hold: Hold) -> HoldPublic:
-        return cls(
-            id=hold.id,
-            appointment_type_id=hold.appointment_type_id,
-            clinician_id=hold.clinician_id,
-            location_id=hold.location_id,
-            start_time=hold.start_time,
-            end_time=hold.end_time,
-            expires_at=hold.expires_at,
-            status=hold.status,
-            created_at=hold.created_at,
-            appointment_id=hold.appointment_id,
-        )
 
 
 class AppointmentPublic(BaseModel):
@@ -122,7 +112,7 @@ class SlotPublic(BaseModel):
         )
 
 
-class LocationPublic(BaseModel):
+class LocationPublic(_FromDomain):
     id: str
     name: str
     address_line_1: str | None
@@ -131,19 +121,6 @@ class LocationPublic(BaseModel):
     country: str | None
     timezone: str
     is_active: bool
-
-    @classmethod
-    def of(cls, location: Location) -> LocationPublic:
-        return cls(
-            id=location.id,
-            name=location.name,
-            address_line_1=location.address_line_1,
-            city=location.city,
-            postcode=location.postcode,
-            country=location.country,
-            timezone=location.timezone,
-            is_active=location.is_active,
-        )
 
 
 class ClinicianPublic(BaseModel):
@@ -168,7 +145,7 @@ class ClinicianPublic(BaseModel):
         )
 
 
-class AppointmentTypePublic(BaseModel):
+class AppointmentTypePublic(_FromDomain):
     id: str
     name: str
     description: str | None
@@ -184,27 +161,8 @@ class AppointmentTypePublic(BaseModel):
     currency: str | None
     clinician_ids: list[str]
 
-    @classmethod
-    def of(cls, kind: AppointmentType) -> AppointmentTypePublic:
-        return cls(
-            id=kind.id,
-            name=kind.name,
-            description=kind.description,
-            duration_minutes=kind.duration_minutes,
-            slot_interval_minutes=kind.slot_interval_minutes,
-            buffer_before_minutes=kind.buffer_before_minutes,
-            buffer_after_minutes=kind.buffer_after_minutes,
-            booking_notice_hours=kind.booking_notice_hours,
-            max_group_size=kind.max_group_size,
-            allow_online_booking=kind.allow_online_booking,
-            is_active=kind.is_active,
-            price=kind.price,
-            currency=kind.currency,
-            clinician_ids=list(kind.clinician_ids),
-        )
 
-
-class PatientPublic(BaseModel):
+class PatientPublic(_FromDomain):
     id: str
     first_name: str
     last_name: str
@@ -213,16 +171,3 @@ class PatientPublic(BaseModel):
     phone: str | None
     created_at: UtcTimestamp
     updated_at: UtcTimestamp
-
-    @classmethod
-    def of(cls, patient: Patient) -> PatientPublic:
-        return cls(
-            id=patient.id,
-            first_name=patient.first_name,
-            last_name=patient.last_name,
-            date_of_birth=patient.date_of_birth,
-            email=patient.email,
-            phone=patient.phone,
-            created_at=patient.created_at,
-            updated_at=patient.updated_at,
-        )

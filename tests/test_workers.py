@@ -119,15 +119,21 @@ async def test_appointments_are_listed_with_filters(api: Api, start_worker: Star
     assert elsewhere["data"] == []
 
 
-async def test_after_redis_loses_everything_appointments_still_block_and_read(
-    api: Api, start_worker: StartWorker
-) -> None:
-    start_worker()
+async def _book_then_lose_redis(api: Api) -> dict[str, Any]:
+    """Book, wait until SQL has it, then empty Redis as a crash without persistence would."""
     appointment = await _book(api)
     await eventually(lambda: _persisted(api, appointment["id"]))
     client = aioredis.Redis.from_url(api.settings.redis_url)
     await client.flushall()
     await client.aclose()
+    return appointment
+
+
+async def test_after_redis_loses_everything_appointments_still_block_and_read(
+    api: Api, start_worker: StartWorker
+) -> None:
+    start_worker()
+    appointment = await _book_then_lose_redis(api)
     status, fetched = await api.call("GET", f"/appointments/{appointment['id']}")
     assert (status, fetched["data"]["status"]) == (200, "confirmed")
     status, refused = await api.call("POST", "/holds", hold_body("09:00"))
@@ -138,11 +144,7 @@ async def test_availability_after_redis_loss_hides_booked_slots(
     api: Api, start_worker: StartWorker
 ) -> None:
     start_worker()
-    appointment = await _book(api)
-    await eventually(lambda: _persisted(api, appointment["id"]))
-    client = aioredis.Redis.from_url(api.settings.redis_url)
-    await client.flushall()
-    await client.aclose()
+    appointment = await _book_then_lose_redis(api)
     query = "/availability?appointment_type_id={}&start_date=2030-07-01&end_date=2030-07-01"
     _, slots = await api.call("GET", query.format(appointment["appointment_type_id"]))
     assert appointment["start_time"] not in [slot["start_time"] for slot in slots["data"]]

@@ -50,12 +50,12 @@ def _resource(
 list_appointment_types, get_appointment_type = _resource(
     "read_appointment_types",
     lambda c: c.appointment_types,
-    AppointmentTypePublic.of,
+    AppointmentTypePublic.model_validate,
     "appointment type",
 )
 list_clinicians, get_clinician = _resource(
     "read_clinicians", lambda c: c.clinicians, ClinicianPublic.of, "clinician"
 )
 list_locations, get_location = _resource(
-    "read_locations", lambda c: c.locations, LocationPublic.of, "location"
+    "read_locations", lambda c: c.locations, LocationPublic.model_validate, "location"
 )

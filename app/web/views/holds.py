@@ -16,13 +16,13 @@ async def create_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     body = await parse_body(request, HoldCreate)
     hold = await request.app[HOLDS].create(principal, body)
-    return ok(HoldPublic.of(hold), status=201)
+    return ok(HoldPublic.model_validate(hold), status=201)
 
 
 async def get_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     hold = await request.app[HOLDS].get(principal, request.match_info["hold_id"])
-    return ok(HoldPublic.of(hold))
+    return ok(HoldPublic.model_validate(hold))
 
 
 async def release_hold(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ async def list_patients(request: web.Request) -> web.Response:
     page = parse_query(request, Page)
     async with request.app[SESSIONS]() as session:
         found, total = await patients_repo.page(session, principal.org_id, page.limit, page.offset)
-    return listing([PatientPublic.of(p) for p in found], total=total, page=page)
+    return listing([PatientPublic.model_validate(p) for p in found], total=total, page=page)
 
 
 async def get_patient(request: web.Request) -> web.Response:
@@ -29,7 +29,7 @@ async def get_patient(request: web.Request) -> web.Response:
         patient = await patients_repo.get(session, principal.org_id, request.match_info["id"])
     if patient is None:
         raise NotFound("No such patient.")
-    return ok(PatientPublic.of(patient))
+    return ok(PatientPublic.model_validate(patient))
 
 
 async def create_patient(request: web.Request) -> web.Response:
@@ -46,4 +46,4 @@ async def create_patient(request: web.Request) -> web.Response:
     )
     async with request.app[SESSIONS].begin() as session:
         patients_repo.add(session, patient)
-    return ok(PatientPublic.of(patient), status=201)
+    return ok(PatientPublic.model_validate(patient), status=201)
