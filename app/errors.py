@@ -9,10 +9,13 @@ class HoldsError(Exception):
     status = 400
     code = "invalid_request"
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.headers = headers or {}
 
 
 class InvalidRequest(HoldsError):
@@ -69,3 +72,19 @@ class Unavailable(HoldsError):
 
 class CatalogError(Exception):
     """A catalog file that cannot be loaded; the message names the entry and field."""
+
+
+class RateLimited(HoldsError):
+    status, code = 429, "rate_limited"
+
+
+class TooManyHolds(HoldsError):
+    status, code = 429, "too_many_holds"
+
+
+class IdempotencyKeyReused(HoldsError):
+    status, code = 409, "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(HoldsError):
+    status, code = 409, "idempotency_key_in_use"

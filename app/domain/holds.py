@@ -13,6 +13,7 @@ from app.clock import Clock
 from app.db import patients_repo
 from app.domain.appointments import AppointmentService
 from app.domain.catalog import AppointmentType, Clinician, OrgCatalog
+from app.domain.limits import Limits
 from app.domain.principal import Principal
 from app.domain.records import Appointment, BookingDetails, Hold
 from app.domain.slots import occupied_interval, requested_slot
@@ -27,7 +28,7 @@ from app.errors import (
     SlotUnavailable,
 )
 from app.schemas import HoldConfirm, HoldCreate
-from app.store.holds import Created, HoldStore, NewHold, NotRestored
+from app.store.holds import Created, HoldStore, NewHold, NotRestored, Taken
 
 log = logging.getLogger("holds.holds")
 
@@ -53,6 +54,7 @@ class HoldService:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         appointments: AppointmentService,
+        limits: Limits,
         *,
         exit_after_confirm_commit: bool = False,
     ) -> None:
@@ -61,6 +63,7 @@ class HoldService:
         self.sessions = sessions
         self.clock = clock
         self.appointments = appointments
+        self.limits = limits
         self.exit_after_confirm_commit = exit_after_confirm_commit
 
     async def create(self, principal: Principal, request: HoldCreate) -> Hold:
@@ -88,11 +91,13 @@ class HoldService:
             end_time=slot.end,
             occupied=occupied_interval(slot.start, slot.end, kind),
         )
-        outcome = await self.store.create(new_hold)
-        if isinstance(outcome, NotRestored):
-            # First use of this hash tag since Redis started empty: booked slots come from SQL.
-            await self.appointments.restore_tag(outcome.tag)
-            outcome = await self.store.create(new_hold)
+        await self.limits.admit(principal, new_hold_id=hold_id)
+        outcome: Created | Taken | NotRestored | None = None
+        try:
+            outcome = await self._create(new_hold)
+        finally:
+            if not isinstance(outcome, Created):  # no hold after all: give its place back
+                await self.limits.free_hold(principal.key_id, hold_id)
         if not isinstance(outcome, Created):
             metrics.SLOT_CONFLICTS.inc()
             raise SlotUnavailable(
@@ -100,6 +105,14 @@ class HoldService:
             )
         metrics.HOLDS_CREATED.inc()
         return outcome.hold
+
+    async def _create(self, new_hold: NewHold) -> Created | Taken | NotRestored:
+        outcome = await self.store.create(new_hold)
+        if isinstance(outcome, NotRestored):
+            # First use of this hash tag since Redis started empty: booked slots come from SQL.
+            await self.appointments.restore_tag(outcome.tag)
+            outcome = await self.store.create(new_hold)
+        return outcome
 
     async def get(self, principal: Principal, hold_id: str) -> Hold:
         hold = None
@@ -113,10 +126,11 @@ class HoldService:
         """Free the slot at once; releasing an already released hold is not an error."""
         if not ids.is_valid("hold", hold_id):
             raise HoldNotFound("No such hold.")
-        outcome = await self.store.release(principal.org_id, hold_id)
+        outcome, api_key_id = await self.store.release(principal.org_id, hold_id)
         if outcome in _RELEASE_REFUSALS:
             error, message = _RELEASE_REFUSALS[outcome]
             raise error(message)
+        await self.limits.free_hold(api_key_id, hold_id)
         metrics.HOLDS_RELEASED.inc()
 
     async def confirm(
@@ -140,11 +154,13 @@ class HoldService:
         if isinstance(outcome, str):
             error, message = _CONFIRM_REFUSALS[outcome]
             raise error(message)
+        appointment, api_key_id = outcome
         if self.exit_after_confirm_commit:  # fault tests: die between Redis and the queue
             os._exit(70)
         metrics.HOLDS_CONFIRMED.inc()
-        await self.appointments.hand_to_workers(outcome)
-        return outcome
+        await self.limits.free_hold(api_key_id, hold_id)
+        await self.appointments.hand_to_workers(appointment)
+        return appointment
 
 
 def _resolve(catalog: OrgCatalog, request: HoldCreate) -> tuple[AppointmentType, Clinician]:

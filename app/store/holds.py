@@ -105,19 +105,19 @@ class HoldStore:
             return None
         return codec.hold_from(hold_id, fields, now_ms=now_ms)
 
-    async def release(self, org_id: str, hold_id: str) -> str:
-        """'released', 'not_found', 'expired' or 'confirmed'."""
+    async def release(self, org_id: str, hold_id: str) -> tuple[str, str]:
+        """('released', 'not_found', 'expired' or 'confirmed'; the hold's API key id)."""
         tag = tag_of(hold_id)
         script_keys = [keys.hold(hold_id), keys.hold_ttl(hold_id), keys.expiries(tag)]
         args = [org_id, keys.occupancy_prefix(tag), hold_id]
-        outcome: bytes = await self._release(keys=script_keys, args=args)
-        return outcome.decode()
+        outcome, api_key_id = await self._release(keys=script_keys, args=args)
+        return outcome.decode(), api_key_id.decode()
 
     async def confirm(
         self, org_id: str, hold_id: str, appointment_id: str, booking: BookingDetails
-    ) -> Appointment | str:
-        """The new appointment, or the reason it could not be made ('not_found', 'released',
-        'expired', 'already_confirmed')."""
+    ) -> tuple[Appointment, str] | str:
+        """The new appointment and the hold's API key id, or the reason it could not be made
+        ('not_found', 'released', 'expired', 'already_confirmed')."""
         tag = tag_of(hold_id)
         details = {"patient": booking.patient_id} | {
             name: getattr(booking, name) for name in codec.BOOKING_FIELDS
@@ -131,10 +131,11 @@ class HoldStore:
             keys.expiries(tag),
             keys.pending(tag),
         ]
-        outcome, *flat = await self._confirm(keys=script_keys, args=args)
+        outcome, *reply = await self._confirm(keys=script_keys, args=args)
         if outcome != b"confirmed":
             return str(outcome.decode())
-        return codec.appointment_from(codec.pairs(flat))
+        api_key_id, *flat = reply
+        return codec.appointment_from(codec.pairs(flat)), api_key_id.decode()
 
     async def occupied(self, clinician_tags: dict[str, str], window: Interval) -> Occupancy:
         """Live occupied intervals per clinician (`clinician_tags` maps clinician id to shard

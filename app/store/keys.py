@@ -10,6 +10,12 @@ clinician and carried in hold and appointment ids, so each script touches one Re
     holds:{T}:apt:<appointment_id> hash: one appointment, the working copy of its SQL row
     holds:{T}:pending              sorted set: appointment ids whose latest change SQL lacks
     holds:{T}:ready                present once the tag's appointments were restored from SQL
+
+Per API key, under its own hash tag `{key:<key id>}`:
+
+    holds:{key:K}:rate             GCRA state of the key's rate limit
+    holds:{key:K}:active           sorted set: the key's active hold ids by expiry (the cap)
+    holds:{key:K}:idem:<digest>    hash: a stored response for an Idempotency-Key
 """
 
 from __future__ import annotations
@@ -59,3 +65,15 @@ def pending(tag: str) -> str:
 
 def ready(tag: str) -> str:
     return f"{NAMESPACE}:{{{tag}}}:ready"
+
+
+def rate(api_key_id: str) -> str:
+    return f"{NAMESPACE}:{{key:{api_key_id}}}:rate"
+
+
+def active_holds(api_key_id: str) -> str:
+    return f"{NAMESPACE}:{{key:{api_key_id}}}:active"
+
+
+def idempotency(api_key_id: str, digest: str) -> str:
+    return f"{NAMESPACE}:{{key:{api_key_id}}}:idem:{digest}"

@@ -15,9 +15,11 @@ from app.config import Settings
 from app.db.engine import create_engine, migrate, session_factory
 from app.domain.appointments import AppointmentService
 from app.domain.holds import HoldService
+from app.domain.limits import Limits
 from app.domain.principal import KeyCache
 from app.store.appointments import AppointmentStore
 from app.store.holds import HoldStore
+from app.store.limits import LimitStore
 from app.store.upkeep import UpkeepStore
 from app.web.middleware import envelope
 from app.web.routes import add_routes
@@ -29,6 +31,7 @@ from app.web.state import (
     HOLD_STORE,
     HOLDS,
     KEYS,
+    LIMITS,
     QUEUE,
     REDIS,
     SESSIONS,
@@ -103,6 +106,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         queue.PersistQueue(app[QUEUE]),
         retention_seconds=settings.hold_retention_seconds,
     )
+    limits = Limits(
+        LimitStore(
+            app[REDIS],
+            per_minute=settings.rate_limit_per_minute,
+            max_active_holds=settings.max_active_holds_per_key,
+            ttl_seconds=settings.hold_ttl_seconds,
+        )
+    )
+    app[LIMITS] = limits
     app[HOLD_STORE] = store
     app[UPKEEP] = UpkeepStore(app[REDIS])
     app[CATALOGS] = catalogs
@@ -114,6 +126,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SESSIONS],
         app[CLOCK],
         appointments,
+        limits,
         exit_after_confirm_commit=settings.fault_exit_after_confirm_commit,
     )
     yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -15,8 +16,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app import logs, metrics
+from app.domain import limits
 from app.errors import HoldsError
 from app.web import responses
+from app.web.auth import caller
+from app.web.state import LIMITS
 
 log = logging.getLogger("holds.http")
 access_log = logging.getLogger("holds.access")
@@ -66,8 +70,22 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
             500, "internal_error", "Something went wrong on our side.", request_id=request_id
         )
     response.headers["X-Request-Id"] = request_id
+    await _rate_headers(request, response)
     _observe(request, response.status, time.perf_counter() - started)
     return response
+
+
+async def _rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """X-RateLimit-* on every response; a request refused before admission still counts."""
+    app_limits = request.app[LIMITS]
+    principal = caller.get()
+    if principal is not None and limits.admission.get() is None:
+        with contextlib.suppress(*_UNREACHABLE):
+            await app_limits.count(principal)
+    admitted = limits.admission.get()
+    response.headers["X-RateLimit-Limit"] = str(app_limits.per_minute)
+    remaining = admitted.remaining if admitted is not None else app_limits.per_minute
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
 
 
 def _observe(request: web.Request, status: int, seconds: float) -> None:
@@ -86,7 +104,9 @@ def _observe(request: web.Request, status: int, seconds: float) -> None:
 
 
 def _domain_error(exc: HoldsError, request_id: str) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = dict(exc.headers)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return responses.error(
         exc.status, exc.code, exc.message, param=exc.param, request_id=request_id, headers=headers
     )

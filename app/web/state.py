@@ -12,6 +12,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.domain.appointments import AppointmentService
 from app.domain.holds import HoldService
+from app.domain.limits import Limits
 from app.domain.principal import KeyCache
 from app.store.holds import HoldStore
 from app.store.upkeep import UpkeepStore
@@ -28,3 +29,4 @@ HOLD_STORE = web.AppKey("hold_store", HoldStore)
 UPKEEP = web.AppKey("upkeep", UpkeepStore)
 HOLDS = web.AppKey("holds", HoldService)
 APPOINTMENTS = web.AppKey("appointments", AppointmentService)
+LIMITS = web.AppKey("limits", Limits)

@@ -9,10 +9,11 @@
 -- ARGV[3]  hold id
 -- ARGV[4]  appointment id
 -- ARGV[5..] the booking's own fields (patient, attendee, notes), as field, value pairs
--- Returns {'confirmed', field, value, ...} with the whole appointment record, or {outcome}
--- where outcome is 'not_found', 'released', 'expired' or 'already_confirmed'.
+-- Returns {'confirmed', API key id of the hold, field, value, ...} with the whole appointment
+-- record, or {outcome} where outcome is 'not_found', 'released', 'expired' or
+-- 'already_confirmed'.
 local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend', 'ostart',
-                          'type', 'loc', 'start', 'end')
+                          'type', 'loc', 'start', 'end', 'key')
 if not record[1] or record[1] ~= ARGV[1] then return {'not_found'} end
 local status = record[2]
 if status == 'confirmed' then return {'already_confirmed'} end
@@ -34,5 +35,6 @@ redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[5], time[1], ARGV[4])
 local appointment = redis.call('HGETALL', KEYS[2])
+table.insert(appointment, 1, record[11])
 table.insert(appointment, 1, 'confirmed')
 return appointment

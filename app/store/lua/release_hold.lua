@@ -5,18 +5,19 @@
 -- ARGV[1]  caller's organisation id (another organisation's hold does not exist for it)
 -- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
 -- ARGV[3]  hold id
--- Returns 'released' (now or before), 'not_found', 'expired' or 'confirmed'.
-local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend')
-if not record[1] or record[1] ~= ARGV[1] then return 'not_found' end
+-- Returns {outcome, API key id of the hold}; outcome is 'released' (now or before),
+-- 'not_found', 'expired' or 'confirmed'.
+local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend', 'key')
+if not record[1] or record[1] ~= ARGV[1] then return {'not_found', ''} end
 local status = record[2]
-if status ~= 'active' then return status end
+if status ~= 'active' then return {status, record[6]} end
 
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-if now_ms >= tonumber(record[3]) * 1000 then return 'expired' end
+if now_ms >= tonumber(record[3]) * 1000 then return {'expired', record[6]} end
 
 redis.call('ZREM', ARGV[2] .. record[4], ARGV[3] .. '|' .. record[5] .. '|' .. record[3])
 redis.call('HSET', KEYS[1], 'status', 'released', 'ended', time[1])
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
-return 'released'
+return {'released', record[6]}

@@ -13,7 +13,7 @@ from app.web.state import CATALOGS, HOLDS
 
 
 async def create_hold(request: web.Request) -> web.Response:
-    principal = await authorise(request, "write_holds")
+    principal = await authorise(request, "write_holds", admit=False)
     body = await parse_body(request, HoldCreate)
     hold = await request.app[HOLDS].create(principal, body)
     return ok(HoldPublic.model_validate(hold), status=201)
