@@ -19,8 +19,10 @@ from app.domain.limits import Limits
 from app.domain.principal import KeyCache
 from app.store.appointments import AppointmentStore
 from app.store.holds import HoldStore
+from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
 from app.store.upkeep import UpkeepStore
+from app.web.idempotency import idempotency
 from app.web.middleware import envelope
 from app.web.routes import add_routes
 from app.web.state import (
@@ -30,6 +32,7 @@ from app.web.state import (
     ENGINE,
     HOLD_STORE,
     HOLDS,
+    IDEMPOTENCY,
     KEYS,
     LIMITS,
     QUEUE,
@@ -51,7 +54,7 @@ def create_app(
     """
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url")
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope, idempotency])
     app[SETTINGS] = settings
     app[CLOCK] = clock or Clock()
     app.cleanup_ctx.extend([_database, _redis, _queue, _services])
@@ -115,6 +118,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
     )
     app[LIMITS] = limits
+    app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
     app[HOLD_STORE] = store
     app[UPKEEP] = UpkeepStore(app[REDIS])
     app[CATALOGS] = catalogs

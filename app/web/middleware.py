@@ -49,12 +49,8 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
     started = time.perf_counter()
     try:
         response = await handler(request)
-    except HoldsError as exc:
-        response = _domain_error(exc, request_id)
-    except ValidationError as exc:
-        response = _validation_error(exc, request_id)
-    except web.HTTPException as exc:
-        response = _http_error(exc, request_id)
+    except (HoldsError, ValidationError, web.HTTPException) as exc:
+        response = error_response(exc, request_id)
     except _UNREACHABLE as exc:
         log.warning("backing store unreachable: %s", type(exc).__name__)
         response = responses.error(
@@ -101,6 +97,17 @@ def _observe(request: web.Request, status: int, seconds: float) -> None:
             "duration_ms": round(seconds * 1000, 2),
         },
     )
+
+
+def error_response(
+    exc: HoldsError | ValidationError | web.HTTPException, request_id: str
+) -> web.Response:
+    """The error envelope for a refusal: domain errors, invalid input, aiohttp's HTTP errors."""
+    if isinstance(exc, HoldsError):
+        return _domain_error(exc, request_id)
+    if isinstance(exc, ValidationError):
+        return _validation_error(exc, request_id)
+    return _http_error(exc, request_id)
 
 
 def _domain_error(exc: HoldsError, request_id: str) -> web.Response:

@@ -15,6 +15,7 @@ from app.domain.holds import HoldService
 from app.domain.limits import Limits
 from app.domain.principal import KeyCache
 from app.store.holds import HoldStore
+from app.store.idempotency import IdempotencyStore
 from app.store.upkeep import UpkeepStore
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -30,3 +31,4 @@ UPKEEP = web.AppKey("upkeep", UpkeepStore)
 HOLDS = web.AppKey("holds", HoldService)
 APPOINTMENTS = web.AppKey("appointments", AppointmentService)
 LIMITS = web.AppKey("limits", Limits)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)

@@ -1,0 +1,97 @@
+"""Idempotency-Key on every POST: a retried request never does its work twice."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.conftest import Api, MakeApi
+from tests.helpers import confirm_body, hold_body
+
+
+async def _post(api: Api, path: str, body: Any, key: str) -> tuple[int, Any, Any]:
+    headers = api.auth() | {"Idempotency-Key": key}
+    response = await api.client.post(f"/v1{path}", json=body, headers=headers)
+    return response.status, await response.json(), response.headers
+
+
+async def test_retried_create_replays_the_first_hold(api: Api) -> None:
+    first = await _post(api, "/holds", hold_body(), "booking-42")
+    again = await _post(api, "/holds", hold_body(), "booking-42")
+    assert first[0] == again[0] == 201
+    assert again[1] == first[1]
+    assert again[2]["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first[2]
+
+
+async def test_retried_confirm_makes_one_appointment(api: Api) -> None:
+    _, hold, _ = await _post(api, "/holds", hold_body(), "hold-1")
+    path = f"/holds/{hold['data']['id']}/confirm"
+    results = [await _post(api, path, confirm_body(), "confirm-1") for _ in range(3)]
+    assert {status for status, _, _ in results} == {201}
+    assert len({body["data"]["id"] for _, body, _ in results}) == 1
+
+
+async def test_first_error_is_replayed_too(api: Api) -> None:
+    bad = hold_body("09:10")
+    first = await _post(api, "/holds", bad, "bad-time")
+    again = await _post(api, "/holds", bad, "bad-time")
+    assert first[0] == again[0] == 400
+    assert again[1] == first[1]
+
+
+async def test_same_key_with_another_body_is_409(api: Api) -> None:
+    await _post(api, "/holds", hold_body("09:00"), "key-a")
+    status, body, _ = await _post(api, "/holds", hold_body("10:00"), "key-a")
+    assert (status, body["error"]["code"]) == (409, "idempotency_key_reused")
+
+
+async def test_same_json_with_other_key_order_is_the_same_request(api: Api) -> None:
+    body = hold_body()
+    reordered = dict(reversed(list(body.items())))
+    first = await _post(api, "/holds", body, "order")
+    again = await _post(api, "/holds", reordered, "order")
+    assert again[1] == first[1]
+
+
+async def test_duplicate_while_the_first_is_in_flight_is_409(api: Api) -> None:
+    results = await asyncio.gather(*(_post(api, "/holds", hold_body(), "race") for _ in range(10)))
+    statuses = sorted(status for status, _, _ in results)
+    codes = {body["error"]["code"] for status, body, _ in results if status == 409}
+    created = {body["data"]["id"] for status, body, _ in results if status == 201}
+    assert len(created) == 1  # the first, and any replays of it once it finished
+    assert codes <= {"idempotency_key_in_use"}
+    assert statuses[0] == 201
+
+
+async def test_keys_are_scoped_to_the_api_key_and_path(api: Api) -> None:
+    await _post(api, "/holds", hold_body("09:00"), "shared")
+    status, _, headers = await _post(
+        api,
+        "/patients",
+        {"first_name": "A", "last_name": "B", "date_of_birth": "1990-01-01"},
+        "shared",
+    )
+    assert status == 201 and "Idempotent-Replayed" not in headers
+    other = api.other_org_key
+    response = await api.client.post(
+        "/v1/holds",
+        json=hold_body(),
+        headers={"Authorization": f"Bearer {other}", "Idempotency-Key": "shared"},
+    )
+    assert "Idempotent-Replayed" not in response.headers
+
+
+async def test_overlong_idempotency_key_is_400(api: Api) -> None:
+    status, body, _ = await _post(api, "/holds", hold_body(), "x" * 256)
+    assert (status, body["error"]["param"]) == (400, "Idempotency-Key")
+
+
+async def test_a_429_is_not_stored_so_the_retry_runs(make_api: MakeApi) -> None:
+    api = await make_api(max_active_holds_per_key=1)
+    _, first, _ = await _post(api, "/holds", hold_body("09:00"), "first")
+    status, body, _ = await _post(api, "/holds", hold_body("10:00"), "second")
+    assert (status, body["error"]["code"]) == (429, "too_many_holds")
+    await api.call("DELETE", f"/holds/{first['data']['id']}")
+    status, _, headers = await _post(api, "/holds", hold_body("10:00"), "second")
+    assert status == 201 and "Idempotent-Replayed" not in headers
