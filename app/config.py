@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Where `holds worker` serves its Prometheus metrics; 0 turns that off.
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    # Browser origins allowed to call the API (comma-separated); empty means none (CORS closed).
+    cors_origins: str = ""
     # Fault injection, for the fault-tolerance tests only.
     fault_exit_after_confirm_commit: bool = False
     fault_persist_delay_seconds: float = Field(default=0.0, ge=0)
@@ -48,6 +50,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @property
+    def cors_origin_list(self) -> frozenset[str]:
+        return frozenset(
+            origin.strip() for origin in self.cors_origins.split(",") if origin.strip()
+        )
 
     @property
     def effective_queue_redis_url(self) -> str:

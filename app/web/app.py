@@ -22,6 +22,7 @@ from app.store.holds import HoldStore
 from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
 from app.store.upkeep import UpkeepStore
+from app.web.cors import cors
 from app.web.idempotency import idempotency
 from app.web.middleware import envelope
 from app.web.routes import add_routes
@@ -54,7 +55,7 @@ def create_app(
     """
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url")
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[envelope, idempotency])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[cors, envelope, idempotency])
     app[SETTINGS] = settings
     app[CLOCK] = clock or Clock()
     app.cleanup_ctx.extend([_database, _redis, _queue, _services])

@@ -20,6 +20,8 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("The request body is not valid JSON.") from None
+    except RecursionError:  # thousands of nested arrays fit in 64 KiB
+        raise InvalidRequest("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return model.model_validate(data)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.web.views import appointments, availability, catalog, health, holds, metrics, patients
+from app.web.views import (
+    appointments,
+    availability,
+    catalog,
+    docs,
+    health,
+    holds,
+    metrics,
+    patients,
+)
 
 
 def add_routes(app: web.Application, base: str) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", metrics.prometheus)
+    app.router.add_get(f"{base}/openapi.json", docs.openapi_json)
+    app.router.add_get(f"{base}/docs", docs.docs_page)
+    if base:
+        app.router.add_get("/docs", docs.docs_redirect)
     app.router.add_post(f"{base}/holds", holds.create_hold)
     app.router.add_get(f"{base}/holds/{{hold_id}}", holds.get_hold)
     app.router.add_delete(f"{base}/holds/{{hold_id}}", holds.release_hold)
