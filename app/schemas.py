@@ -35,7 +35,8 @@ class HoldConfirm(_Body):
 class Page(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    # Bounded so that it fits every database's integer.
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)
 
 
 class AvailabilityQuery(BaseModel):
