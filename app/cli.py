@@ -63,6 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(run=_worker)
 
+    load = commands.add_parser("loadtest", help="drive the booking flow at a constant rate")
+    load.add_argument(
+        "--url", required=True, help="the API base URL, e.g. http://127.0.0.1:8080/v1"
+    )
+    load.add_argument("--key", required=True, action="append", help="API key (repeat for several)")
+    load.add_argument("--rate", type=float, required=True, help="flows started per second")
+    load.add_argument("--duration", type=float, required=True, help="seconds")
+    load.add_argument("--contention", type=float, default=0.0,
+                      help="share of flows aiming at the same few slots (0-1)")  # fmt: skip
+    load.add_argument("--mix", default="confirm=0.5,release=0.3,abandon=0.2")
+    load.add_argument("--days", type=int, default=14, help="how many days of slots to book")
+    load.add_argument("--timezone", default="Europe/London", help="the organisation's timezone")
+    load.add_argument("--json", type=Path, help="write the report as JSON")
+    load.add_argument("--plot", type=Path, help="write latency over time as an HTML page")
+    load.add_argument("--seed", type=int, default=0)
+    load.set_defaults(run=_loadtest)
+
     catalog = commands.add_parser("catalog", help="manage the catalog")
     catalog_commands = catalog.add_subparsers(required=True, metavar="ACTION")
     load = catalog_commands.add_parser("load", help="create or update entries from a JSON file")
@@ -168,6 +185,34 @@ def _worker(args: argparse.Namespace) -> int:
         return worker_main.check(settings)
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
     return worker_main.run(settings, args.metrics_host, port)
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from app.loadtest import main as loadtest  # only this command needs the load generator
+
+    if args.rate <= 0 or args.duration <= 0 or not 0 <= args.contention <= 1:
+        print("error: --rate and --duration must be positive, --contention 0-1", file=sys.stderr)
+        return 2
+    try:
+        mix = loadtest.Mix.parse(args.mix)
+    except ValueError as exc:
+        print(f"error: --mix: {exc}", file=sys.stderr)
+        return 2
+    return loadtest.run(
+        loadtest.LoadTest(
+            url=args.url,
+            keys=args.key,
+            rate=args.rate,
+            duration=args.duration,
+            contention=args.contention,
+            mix=mix,
+            days=args.days,
+            timezone=args.timezone,
+            json_path=args.json,
+            plot_path=args.plot,
+            seed=args.seed,
+        )
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""`holds loadtest`: an open-loop load generator for the complete booking flow."""

@@ -1,0 +1,109 @@
+"""What a load test does: the flow mix, and the slots it books, read from the API under test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+OUTCOMES = ("confirm", "release", "abandon")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """How flows end once they hold a slot; the shares add up to 1."""
+
+    confirm: float = 0.5
+    release: float = 0.3
+    abandon: float = 0.2
+
+    @classmethod
+    def parse(cls, text: str) -> Mix:
+        """`confirm=0.5,release=0.3,abandon=0.2` (shares are normalised)."""
+        shares = dict.fromkeys(OUTCOMES, 0.0)
+        for part in text.split(","):
+            name, _, value = part.partition("=")
+            if name.strip() not in shares:
+                raise ValueError(f"unknown outcome {name!r}; use {', '.join(OUTCOMES)}")
+            shares[name.strip()] = float(value)
+        total = sum(shares.values())
+        if total <= 0 or min(shares.values()) < 0:
+            raise ValueError("the shares must be non-negative and not all zero")
+        return cls(**{name: share / total for name, share in shares.items()})
+
+
+@dataclass(frozen=True)
+class Slot:
+    appointment_type_id: str
+    clinician_id: str
+    location_id: str | None
+    start_time: str  # UTC, as the API returns it
+    end_time: str
+    local_date: str
+    local_time: str
+
+
+@dataclass
+class Target:
+    """The service under test and what can be booked there."""
+
+    url: str
+    keys: list[str]
+    slots: list[Slot] = field(default_factory=list)
+    patient_id: str = ""
+
+    def headers(self, n: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[n % len(self.keys)]}"}
+
+
+async def discover(http: aiohttp.ClientSession, target: Target, days: int, zone: str) -> None:
+    """Fill `target` with bookable slots for the next `days` days and a patient to book for."""
+    kinds = await _get(http, target, "/appointment-types?limit=100")
+    locations = {
+        loc["id"]: loc["timezone"] for loc in await _get(http, target, "/locations?limit=100")
+    }
+    first = date.today() + timedelta(days=1)
+    for kind in kinds:
+        for start in range(0, days, 31):
+            window_start = first + timedelta(days=start)
+            window_end = window_start + timedelta(days=min(30, days - start - 1))
+            query = (
+                f"/availability?appointment_type_id={kind['id']}"
+                f"&start_date={window_start}&end_date={window_end}"
+            )
+            for slot in await _get(http, target, query):
+                target.slots.append(_slot(kind["id"], slot, locations, zone))
+    patients = await _get(http, target, "/patients?limit=1")
+    if patients:
+        target.patient_id = patients[0]["id"]
+    else:
+        body = {"first_name": "Load", "last_name": "Test", "date_of_birth": "1990-01-01"}
+        async with http.post(f"{target.url}/patients", json=body, headers=target.headers(0)) as r:
+            target.patient_id = (await r.json())["data"]["id"]
+
+
+def _slot(kind_id: str, slot: dict[str, Any], locations: dict[str, str], zone: str) -> Slot:
+    tz = ZoneInfo(locations.get(slot["location_id"] or "", zone))
+    local = datetime.strptime(slot["start_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    local = local.astimezone(tz)
+    return Slot(
+        appointment_type_id=kind_id,
+        clinician_id=slot["clinician_id"],
+        location_id=slot["location_id"],
+        start_time=slot["start_time"],
+        end_time=slot["end_time"],
+        local_date=local.strftime("%Y-%m-%d"),
+        local_time=local.strftime("%H:%M"),
+    )
+
+
+async def _get(http: aiohttp.ClientSession, target: Target, path: str) -> list[dict[str, Any]]:
+    async with http.get(f"{target.url}{path}", headers=target.headers(0)) as response:
+        body = await response.json()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body}")
+        data: list[dict[str, Any]] = body["data"]
+        return data
