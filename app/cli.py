@@ -225,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if args.demo:
             _prepare_demo()
+        _use_uvloop()
         app = create_app(settings, with_worker=embedded is not None)
         print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
         web.run_app(
@@ -239,6 +240,15 @@ def _serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _use_uvloop() -> None:
+    """uvloop's event loop serves more requests per core than asyncio's own (see README)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without uvloop wheels
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def _prepare_demo() -> None:

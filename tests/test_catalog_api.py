@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.catalog import AMARA, INITIAL, OTHER_CLINICIAN
+import asyncio
+import json
+
+from app.catalog.loader import load_catalog
+from app.db.engine import create_engine, session_factory
+from tests.catalog import AMARA, INITIAL, OTHER_CLINICIAN, demo_plus_test_entries
 from tests.conftest import Api, MakeApi
 
 
@@ -65,3 +70,15 @@ async def test_whole_booking_flow_on_postgresql(make_api: MakeApi, postgres_url:
     assert status == 201
     status, fetched = await api.call("GET", f"/appointments/{appointment['data']['id']}")
     assert (status, fetched["data"]["status"]) == (200, "confirmed")
+
+
+async def test_catalog_changes_reach_the_api_within_the_cache_period(api: Api) -> None:
+    _, before = await api.call("GET", f"/clinicians/{AMARA}")
+    catalog = demo_plus_test_entries()
+    catalog["organizations"][0]["clinicians"][0]["first_name"] = "Ama"
+    engine = create_engine(api.settings.effective_database_url)
+    await load_catalog(session_factory(engine), json.dumps(catalog))
+    await engine.dispose()
+    await asyncio.sleep(api.settings.cache_seconds + 0.1)
+    _, after = await api.call("GET", f"/clinicians/{AMARA}")
+    assert (before["data"]["first_name"], after["data"]["first_name"]) == ("Amara", "Ama")

@@ -32,6 +32,12 @@ async def test_requests_over_the_rate_are_429_with_retry_after(make_api: MakeApi
     assert response.headers["X-RateLimit-Remaining"] == "0"
 
 
+async def test_a_huge_limit_admits_everything(make_api: MakeApi) -> None:
+    api = await make_api(rate_limit_per_minute=1_000_000_000)
+    statuses = [(await api.call("GET", "/clinicians"))[0] for _ in range(20)]
+    assert statuses == [200] * 20
+
+
 async def test_rate_limits_are_per_key(make_api: MakeApi) -> None:
     api = await make_api(rate_limit_per_minute=2)
     for _ in range(2):

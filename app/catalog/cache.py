@@ -1,7 +1,7 @@
-"""The API's in-process copy of each organisation's catalog, refreshed every few seconds.
+"""The API's in-process copy of each organisation's catalog.
 
-A hold request needs the whole catalog of its organisation; reading it from SQL on every request
-would put a database round trip on the hot path.
+A hold request needs the whole catalog of its organisation, so it is kept in memory. Every few
+seconds one cheap query asks whether it changed since; only then is it read again.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.catalog_repo import fetch_org_catalog
+from app.db.catalog_repo import catalog_version, fetch_org_catalog
 from app.domain.catalog import OrgCatalog
 from app.errors import NotFound
 
@@ -27,14 +27,20 @@ class CatalogCache:
         entry = self._entries.get(org_id)
         if entry is not None and time.monotonic() - entry[0] < self._max_age:
             return entry[1]
-        # One reload per organisation at a time, however many requests are waiting.
+        # One check per organisation at a time, however many requests are waiting.
         async with self._locks.setdefault(org_id, asyncio.Lock()):
             entry = self._entries.get(org_id)
             if entry is not None and time.monotonic() - entry[0] < self._max_age:
                 return entry[1]
-            async with self._sessions() as session:
-                catalog = await fetch_org_catalog(session, org_id)
-            if catalog is None:
-                raise NotFound("This organisation has no catalog.")
+            catalog = await self._current(org_id, entry[1] if entry else None)
             self._entries[org_id] = (time.monotonic(), catalog)
             return catalog
+
+    async def _current(self, org_id: str, cached: OrgCatalog | None) -> OrgCatalog:
+        async with self._sessions() as session:
+            if cached is not None and await catalog_version(session, org_id) == cached.version:
+                return cached
+            catalog = await fetch_org_catalog(session, org_id)
+        if catalog is None:
+            raise NotFound("This organisation has no catalog.")
+        return catalog

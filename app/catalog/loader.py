@@ -67,13 +67,18 @@ async def load_catalog(sessions: async_sessionmaker[AsyncSession], text: str) ->
     async with sessions.begin() as session:
         for org in catalog.organizations:
             await _check_references(session, org)
-            changes[("organizations", await _upsert_org(session, org))] += 1
+            changed = {await _upsert_org(session, org)}
             for section, model in _SECTIONS:
                 for index, entry in enumerate(getattr(org, section)):
                     values = _row_values(section, entry, org.id)
                     where = f"organizations[{org.id}].{section}[{index}] ({entry.id})"
                     await _check_owner(session, model, entry.id, org.id, where)
-                    changes[(section, await catalog_repo.upsert(session, model, values))] += 1
+                    change = await catalog_repo.upsert(session, model, values)
+                    changes[(section, change)] += 1
+                    changed.add(change)
+            changes[("organizations", min(changed - {"unchanged"}, default="unchanged"))] += 1
+            if changed != {"unchanged"}:
+                await catalog_repo.touch_org(session, org.id)
     return _summary(changes)
 
 

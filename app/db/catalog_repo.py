@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ async def fetch_org_catalog(session: AsyncSession, org_id: str) -> domain.OrgCat
     clinicians = await session.scalars(select(models.Clinician).filter_by(org_id=org_id))
     kinds = await session.scalars(select(models.AppointmentType).filter_by(org_id=org_id))
     return domain.OrgCatalog(
+        version=org.updated_at,
         org_id=org.id,
         name=org.name,
         timezone=org.timezone,
@@ -121,3 +122,17 @@ async def clinician_tags(session: AsyncSession) -> dict[str, str]:
     """Every clinician's shard tag: where the workers look for their holds and appointments."""
     rows = await session.execute(select(models.Clinician.id, models.Clinician.org_id))
     return {clinician_id: shard_tag(org_id, clinician_id) for clinician_id, org_id in rows}
+
+
+async def touch_org(session: AsyncSession, org_id: str) -> None:
+    """Mark the organisation's catalog as changed, so API processes reload their copy."""
+    org = await session.get(models.Organization, org_id)
+    if org is not None:
+        org.updated_at = datetime.now(UTC)
+
+
+async def catalog_version(session: AsyncSession, org_id: str) -> datetime | None:
+    """When anything in the organisation's catalog last changed (None: no such organisation)."""
+    return await session.scalar(
+        select(models.Organization.updated_at).where(models.Organization.id == org_id)
+    )

@@ -34,6 +34,7 @@ class AppointmentService:
         self.queue = queue
         self.retention = timedelta(seconds=retention_seconds)
         self.pause_before_commit = pause_before_commit  # fault tests: a window to kill a worker
+        self._restoring: dict[str, asyncio.Future[int]] = {}
 
     async def get(self, org_id: str, appointment_id: str) -> Appointment:
         """Redis first (it has changes SQL may not have yet), SQL when Redis lacks it."""
@@ -94,7 +95,16 @@ class AppointmentService:
         return replace(appointment, persisted_version=appointment.version, conflict_with=conflict)
 
     async def restore_tag(self, tag: str) -> int:
-        """Give Redis every appointment of a hash tag that SQL has and Redis lost."""
+        """Give Redis every appointment of a hash tag that SQL has and Redis lost. Concurrent
+        callers for one tag share one restore, so an emptied Redis does not stampede SQL."""
+        running = self._restoring.get(tag)
+        if running is None:
+            running = asyncio.ensure_future(self._restore(tag))
+            self._restoring[tag] = running
+            running.add_done_callback(lambda _: self._restoring.pop(tag, None))
+        return await asyncio.shield(running)
+
+    async def _restore(self, tag: str) -> int:
         async with self.sessions() as session:
             rows = await appointments_repo.restorable(session, tag, datetime.now(UTC))
         restored = await self.store.restore(tag, rows, mark_ready=True)

@@ -84,6 +84,7 @@ class OrgCatalog:
     org_id: str
     name: str
     timezone: str
+    version: datetime | None = None  # when the catalog last changed
     locations: dict[str, Location] = field(default_factory=dict)
     clinicians: dict[str, Clinician] = field(default_factory=dict)
     appointment_types: dict[str, AppointmentType] = field(default_factory=dict)

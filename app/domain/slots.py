@@ -89,6 +89,33 @@ def block_slots(
         )
 
 
+def slot_at(
+    catalog: OrgCatalog,
+    kind: AppointmentType,
+    clinician: Clinician,
+    block: ScheduleBlock,
+    day: date,
+    at: time,
+) -> Slot | None:
+    """The grid slot of one block that starts at wall-clock `at`, if the grid has one there:
+    what `block_slots` would yield for that time, without generating the others."""
+    step = kind.slot_interval_minutes or kind.duration_minutes
+    first, last, wanted = _minutes(block.start), _minutes(block.end), _minutes(at)
+    on_grid = (wanted - first) % step == 0
+    if not (on_grid and first <= wanted <= last - kind.duration_minutes):
+        return None
+    start = wall_clock_to_utc(day, at, catalog.zone_for(block.location_id))
+    if start is None:
+        return None
+    return Slot(
+        start=start,
+        end=start + timedelta(minutes=kind.duration_minutes),
+        clinician_id=clinician.id,
+        location_id=block.location_id,
+        local_start=datetime.combine(day, at),
+    )
+
+
 def offers(catalog: OrgCatalog, kind: AppointmentType, clinician: Clinician) -> bool:
     """Whether this clinician can be booked online for this type at all."""
     return kind.bookable and clinician.is_active and clinician.id in kind.clinician_ids
@@ -142,13 +169,11 @@ def requested_slot(
     `location_id` None means "wherever the clinician is scheduled then" (remote included).
     """
     _require_offered(kind, clinician)
-    wanted = datetime.combine(day, at)
+    on_the_day = (block for block in clinician.schedule if block.weekday == day.weekday())
     candidates = [
         slot
-        for block in clinician.schedule
-        if block.weekday == day.weekday()
-        for slot in block_slots(catalog, kind, clinician, block, day)
-        if slot.local_start == wanted
+        for block in on_the_day
+        if (slot := slot_at(catalog, kind, clinician, block, day, at)) is not None
     ]
     if not candidates:
         raise _why_not_on_grid(catalog, clinician, day, at)

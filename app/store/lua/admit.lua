@@ -20,7 +20,8 @@ local next_tat = tat + interval
 if next_tat - now > period then
   return {0, 0, math.ceil(next_tat - period - now)}
 end
-redis.call('SET', KEYS[1], next_tat, 'PX', math.ceil(next_tat - now))
+-- At least 1 ms: with huge limits the interval is lost in the precision of epoch milliseconds.
+redis.call('SET', KEYS[1], next_tat, 'PX', math.max(1, math.ceil(next_tat - now)))
 local remaining = math.floor((period - (next_tat - now)) / interval)
 
 if ARGV[2] == '' then return {1, remaining, 0} end
