@@ -21,6 +21,19 @@ async def test_every_response_carries_rate_limit_headers(api: Api) -> None:
     assert remaining[1] == remaining[0] - 1
 
 
+async def test_each_request_on_a_kept_alive_connection_is_counted_on_its_own(
+    make_api: MakeApi,
+) -> None:
+    api = await make_api(rate_limit_per_minute=100)
+    authenticated = await api.client.get("/v1/clinicians", headers=api.auth())
+    anonymous = await api.client.get("/v1/clinicians")
+    refused = await api.client.post("/v1/holds", json={}, headers=api.auth())
+    again = await api.client.get("/v1/clinicians", headers=api.auth())
+    assert anonymous.headers["X-RateLimit-Remaining"] == "100"
+    remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in (authenticated, refused, again)]
+    assert remaining == [99, 98, 97]
+
+
 async def test_requests_over_the_rate_are_429_with_retry_after(make_api: MakeApi) -> None:
     api = await make_api(rate_limit_per_minute=5)
     statuses = [(await api.call("GET", "/clinicians"))[0] for _ in range(5)]

@@ -45,7 +45,10 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
     """Give every response an X-Request-Id, and every failure the error envelope."""
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
+    # Requests on one keep-alive connection may share a context: start each one clean.
     logs.request_id.set(request_id)
+    caller.set(None)
+    limits.admission.set(None)
     started = time.perf_counter()
     try:
         response = await handler(request)
