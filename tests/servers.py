@@ -21,6 +21,7 @@ from app.embedded_redis import free_port
 class DemoServer:
     base: str  # http://127.0.0.1:PORT
     key: str  # the demo key, with every scope
+    pid: int
 
     @property
     def api(self) -> str:
@@ -42,7 +43,7 @@ def demo_server(directory: Path, **settings: str) -> Iterator[DemoServer]:
         text=True,
     )
     try:
-        server = DemoServer(f"http://127.0.0.1:{port}", _demo_key(process))
+        server = DemoServer(f"http://127.0.0.1:{port}", _demo_key(process), process.pid)
         _wait_until_ready(f"{server.base}/readyz")
         yield server
     finally:
