@@ -53,3 +53,8 @@ EXPIRY_LAG_SECONDS = Histogram(
 APPOINTMENTS_RESTORED = Counter(
     "holds_appointments_restored_total", "Appointments given back to an empty Redis from SQL."
 )
+REDIS_PIPELINE_BATCH = Histogram(
+    "holds_redis_pipeline_batch_commands",
+    "Redis commands sent together in one write by the API's auto-pipelining client.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)

@@ -29,6 +29,7 @@ from app.db.engine import create_engine, migrate, session_factory
 from app.embedded_redis import EmbeddedRedis
 from app.web.app import create_app
 from tests.catalog import ORG, OTHER_ORG, demo_plus_test_entries
+from tests.servers import DeployedRedis
 
 POSTGRES_URL = os.environ.get("HOLDS_TEST_POSTGRES_URL", "")
 
@@ -47,6 +48,16 @@ def redis_url(redis_server: str) -> str:
     client.flushall()
     client.close()
     return redis_server
+
+
+@pytest.fixture
+async def deployed_redis(tmp_path: Path) -> Any:
+    """A redis-server of its own, configured as deployed, that a test may kill and restart."""
+    server = DeployedRedis(tmp_path)
+    await server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.kill()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -14,7 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.embedded_redis import free_port
+import redis.asyncio as aioredis
+
+from app.embedded_redis import free_port, redis_server_binary
+
+DEPLOY_REDIS_CONF = Path(__file__).parents[1] / "deploy" / "redis.conf"
 
 
 @dataclass(frozen=True)
@@ -78,3 +83,40 @@ def _wait_until_ready(url: str) -> None:
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} not ready")
+
+
+class DeployedRedis:
+    """redis-server run with deploy/redis.conf on a free port, killable and restartable."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def launch(self) -> None:
+        command = [redis_server_binary(), str(DEPLOY_REDIS_CONF), "--port", str(self.port)]
+        command += ["--dir", str(self.directory), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    async def start(self) -> None:
+        self.launch()
+        client = aioredis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                await client.ping()
+                break
+            except (aioredis.ConnectionError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        await client.aclose()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()

@@ -21,12 +21,12 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from app.config import Settings
-from app.embedded_redis import free_port, redis_server_binary
+from app.embedded_redis import free_port
 from app.web.app import create_app
 from tests.conftest import Api, StartWorker, eventually, seed_database, sql_rows
 from tests.helpers import confirm_body, hold_body
+from tests.servers import DeployedRedis
 
-DEPLOY_REDIS_CONF = Path(__file__).parents[1] / "deploy" / "redis.conf"
 MONDAYS = ("2030-07-01", "2030-07-15", "2030-07-22")
 SLOTS = [f"{hour:02d}:{minute:02d}" for hour in range(9, 17) for minute in (0, 30)]
 
@@ -125,51 +125,6 @@ async def _answers(http: aiohttp.ClientSession, base: str) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
-
-
-class DeployedRedis:
-    """redis-server run with deploy/redis.conf on a free port, killable and restartable."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def launch(self) -> None:
-        command = [redis_server_binary(), str(DEPLOY_REDIS_CONF), "--port", str(self.port)]
-        command += ["--dir", str(self.directory), "--bind", "127.0.0.1"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-
-    async def start(self) -> None:
-        self.launch()
-        client = aioredis.Redis.from_url(self.url)
-
-        async def up() -> bool:
-            try:
-                return bool(await client.ping())
-            except (aioredis.ConnectionError, OSError):
-                return False
-
-        await eventually(up, within=10)
-        await client.aclose()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-
-@pytest.fixture
-async def deployed_redis(tmp_path: Path) -> Any:
-    server = DeployedRedis(tmp_path)
-    await server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
 
 
 async def test_redis_killed_and_restarted_mid_traffic(

@@ -12,11 +12,12 @@ from app.store import codec, keys
 
 
 class AppointmentStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: codec.ScriptHost | None = None) -> None:
         self.redis = redis
-        self._cancel = codec.script(redis, "cancel_appointment.lua")
-        self._mark_persisted = codec.script(redis, "mark_persisted.lua")
-        self._restore = codec.script(redis, "restore_appointments.lua")
+        host = scripts or redis
+        self._cancel = codec.script(host, "cancel_appointment.lua")
+        self._mark_persisted = codec.script(host, "mark_persisted.lua")
+        self._restore = codec.script(host, "restore_appointments.lua")
 
     async def get(self, appointment_id: str) -> Appointment | None:
         """The Redis copy, whatever its organisation (callers check tenancy)."""

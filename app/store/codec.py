@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-
-from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+from typing import Any, Protocol
 
 from app.domain.records import Appointment, BookingDetails, Hold
 from app.domain.slots import Interval
@@ -14,9 +13,22 @@ from app.domain.slots import Interval
 BOOKING_FIELDS = ("attendee_name", "attendee_email", "attendee_phone", "notes")
 
 
-def script(redis: Redis, name: str) -> AsyncScript:
-    source = resources.files("app.store").joinpath("lua", name).read_text(encoding="utf-8")
-    return redis.register_script(source)
+class Script(Protocol):
+    def __call__(self, keys: Sequence[Any] = ..., args: Sequence[Any] = ...) -> Awaitable[Any]: ...
+
+
+class ScriptHost(Protocol):
+    """A Redis client that runs Lua scripts: redis-py's, or the API's AutoPipeline."""
+
+    def register_script(self, source: str) -> Script: ...
+
+
+def source(name: str) -> str:
+    return resources.files("app.store").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+def script(host: ScriptHost, name: str) -> Script:
+    return host.register_script(source(name))
 
 
 def epoch(moment: datetime) -> int:

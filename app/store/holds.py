@@ -57,14 +57,22 @@ class Occupancy:
 class HoldStore:
     """Redis access for holds. Losing a race is a return value, never an exception."""
 
-    def __init__(self, redis: Redis, *, ttl_seconds: int, retention_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: int,
+        retention_seconds: int,
+        scripts: codec.ScriptHost | None = None,
+    ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.retention_seconds = retention_seconds
-        self._create = codec.script(redis, "create_hold.lua")
-        self._get = codec.script(redis, "get_hold.lua")
-        self._release = codec.script(redis, "release_hold.lua")
-        self._confirm = codec.script(redis, "confirm_hold.lua")
+        host = scripts or redis
+        self._create = codec.script(host, "create_hold.lua")
+        self._get = codec.script(host, "get_hold.lua")
+        self._release = codec.script(host, "release_hold.lua")
+        self._confirm = codec.script(host, "confirm_hold.lua")
 
     async def create(self, hold: NewHold) -> Created | Taken | NotRestored:
         record = {

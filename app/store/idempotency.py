@@ -20,9 +20,9 @@ class StoredResponse:
 
 
 class IdempotencyStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: codec.ScriptHost | None = None) -> None:
         self.redis = redis
-        self._begin = codec.script(redis, "idempotency_begin.lua")
+        self._begin = codec.script(scripts or redis, "idempotency_begin.lua")
 
     async def begin(self, record_key: str, fingerprint: str) -> str | StoredResponse:
         """'new', 'in_use', 'reused', or the first request's stored response."""

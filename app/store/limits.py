@@ -17,12 +17,20 @@ class Admission:
 
 
 class LimitStore:
-    def __init__(self, redis: Redis, *, per_minute: int, max_active_holds: int, ttl_seconds: int):
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        per_minute: int,
+        max_active_holds: int,
+        ttl_seconds: int,
+        scripts: codec.ScriptHost | None = None,
+    ):
         self.redis = redis
         self.per_minute = per_minute
         self.max_active_holds = max_active_holds
         self.ttl_ms = ttl_seconds * 1000
-        self._admit = codec.script(redis, "admit.lua")
+        self._admit = codec.script(scripts or redis, "admit.lua")
 
     async def admit(self, api_key_id: str, new_hold_id: str | None = None) -> Admission:
         """Count one request; with `new_hold_id`, also take a place among the key's holds."""

@@ -15,7 +15,8 @@ from app.store.holds import LONGEST_OCCUPIED
 class UpkeepStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._expire = codec.script(redis, "expire_holds.lua")
+        # redis-py's own script object: it runs inside a redis-py pipeline below.
+        self._expire = redis.register_script(codec.source("expire_holds.lua"))
 
     async def expire(self, hold_ids: list[str]) -> list[int]:
         """Expire each hold whose time is up: one script call per hash tag, all in one round

@@ -21,6 +21,7 @@ from app.store.appointments import AppointmentStore
 from app.store.holds import HoldStore
 from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
+from app.store.pipeline import AutoPipeline
 from app.store.upkeep import UpkeepStore
 from app.web.cors import cors
 from app.web.idempotency import idempotency
@@ -36,6 +37,7 @@ from app.web.state import (
     IDEMPOTENCY,
     KEYS,
     LIMITS,
+    PIPELINE,
     QUEUE,
     REDIS,
     SESSIONS,
@@ -86,7 +88,10 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     )
     client = Redis(connection_pool=pool)
     app[REDIS] = client
+    # The scripts on the request path share one auto-pipelined connection (README, performance).
+    app[PIPELINE] = AutoPipeline(app[SETTINGS].redis_url, reply_timeout=5, connect_timeout=2)
     yield
+    await app[PIPELINE].aclose()
     await client.aclose()
 
 
@@ -98,14 +103,16 @@ async def _queue(app: web.Application) -> AsyncIterator[None]:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    scripts = app[PIPELINE]
     store = HoldStore(
         app[REDIS],
         ttl_seconds=settings.hold_ttl_seconds,
         retention_seconds=settings.hold_retention_seconds,
+        scripts=scripts,
     )
     catalogs = CatalogCache(app[SESSIONS], settings.cache_seconds)
     appointments = AppointmentService(
-        AppointmentStore(app[REDIS]),
+        AppointmentStore(app[REDIS], scripts),
         app[SESSIONS],
         queue.PersistQueue(app[QUEUE]),
         retention_seconds=settings.hold_retention_seconds,
@@ -116,10 +123,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             per_minute=settings.rate_limit_per_minute,
             max_active_holds=settings.max_active_holds_per_key,
             ttl_seconds=settings.hold_ttl_seconds,
+            scripts=scripts,
         )
     )
     app[LIMITS] = limits
-    app[IDEMPOTENCY] = IdempotencyStore(app[REDIS])
+    app[IDEMPOTENCY] = IdempotencyStore(app[REDIS], scripts)
     app[HOLD_STORE] = store
     app[UPKEEP] = UpkeepStore(app[REDIS])
     app[CATALOGS] = catalogs
