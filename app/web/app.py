@@ -143,6 +143,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         exit_after_confirm_commit=settings.fault_exit_after_confirm_commit,
     )
     yield
+    await app[KEYS].aclose()
+    await catalogs.aclose()
 
 
 async def _in_process_worker(app: web.Application) -> AsyncIterator[None]:
