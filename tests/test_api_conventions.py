@@ -92,6 +92,16 @@ async def test_request_id_is_generated_when_not_sent(api: Api) -> None:
     assert response.headers["X-Request-Id"].startswith("req_")
 
 
+async def test_responses_are_utf8_json_and_keep_non_ascii_text(api: Api) -> None:
+    patient = {"first_name": "Zoë", "last_name": "Ōtake-Łukasz", "date_of_birth": "1990-12-10"}
+    response = await api.client.post("/v1/patients", json=patient, headers=api.auth())
+    assert response.status == 201
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    raw = await response.read()
+    assert "Ōtake-Łukasz".encode() in raw  # sent as UTF-8 text, not \u escapes
+    assert (await response.json())["data"]["first_name"] == "Zoë"
+
+
 async def test_unknown_route_is_a_404_envelope(api: Api) -> None:
     status, error = await _error(api, "GET", "/nowhere", headers=api.auth())
     assert (status, error["code"]) == (404, "not_found")

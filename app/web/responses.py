@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
 from app.schemas import Page
 
 
-def _dumps(payload: Any) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+def _json(
+    payload: dict[str, Any], *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    # orjson: about 6% less CPU per POST /holds than the json module (README, performance).
+    return web.Response(
+        body=orjson.dumps(payload),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
-def ok(data: BaseModel | dict[str, Any], status: int = 200) -> web.Response:
+def ok(data: BaseModel | dict[str, Any] | list[Any], status: int = 200) -> web.Response:
     body = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-    return web.json_response({"data": body}, status=status, dumps=_dumps)
+    return _json({"data": body}, status=status)
 
 
 def listing(items: Sequence[BaseModel], *, total: int, page: Page) -> web.Response:
@@ -29,7 +38,7 @@ def listing(items: Sequence[BaseModel], *, total: int, page: Page) -> web.Respon
         "has_more": page.offset + len(items) < total,
     }
     data = [item.model_dump(mode="json") for item in items]
-    return web.json_response({"data": data, "pagination": pagination}, dumps=_dumps)
+    return _json({"data": data, "pagination": pagination})
 
 
 def error(
@@ -42,4 +51,4 @@ def error(
     headers: dict[str, str] | None = None,
 ) -> web.Response:
     payload = {"code": code, "message": message, "param": param, "request_id": request_id}
-    return web.json_response({"error": payload}, status=status, headers=headers, dumps=_dumps)
+    return _json({"error": payload}, status=status, headers=headers)

@@ -9,6 +9,7 @@ from app.public import SlotPublic
 from app.schemas import AvailabilityQuery
 from app.web.auth import authorise
 from app.web.parsing import parse_query
+from app.web.responses import ok
 from app.web.state import APPOINTMENTS, CATALOGS, CLOCK, HOLD_STORE
 
 
@@ -20,4 +21,4 @@ async def availability(request: web.Request) -> web.Response:
     restore = request.app[APPOINTMENTS].restore_tag
     slots = await find_available_slots(catalog, request.app[HOLD_STORE], restore, query, now)
     data = [SlotPublic.of(slot).model_dump(mode="json") for slot in slots]
-    return web.json_response({"data": data})
+    return ok(data)
