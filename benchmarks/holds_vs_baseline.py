@@ -49,6 +49,7 @@ from benchmarks import expiry_lag, postgres_holds
 ORG = "org_00000000-0000-4000-8000-0000000000be"
 KIND = "type_00000000-0000-4000-8000-0000000000be"
 CLINICIANS = 100
+API_KEY_ID = "key_00000000-0000-4000-8000-0000000000be"  # as long as a real key's id
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -116,7 +117,7 @@ def _generate(url: str, key: str, bodies: Path, seconds: float, **mode: float) -
     return result
 
 
-async def _memory_per_hold(redis_url: str, holds: int) -> float:
+async def _memory_per_hold(redis_url: str, holds: int) -> tuple[float, dict[str, float]]:
     """Bytes of Redis memory per active hold: a hold made as POST /holds makes it."""
     redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=64))
     await redis.flushall()
@@ -129,17 +130,28 @@ async def _memory_per_hold(redis_url: str, holds: int) -> float:
     for start in range(0, holds, 1000):
         await asyncio.gather(*(_hold(store, limits, n, first) for n in range(start, start + 1000)))
     after = int((await redis.info("memory"))["used_memory"])
+    breakdown = await _memory_breakdown(redis, holds)
     await redis.aclose()
-    return (after - before) / holds
+    return (after - before) / holds, breakdown
+
+
+async def _memory_breakdown(redis: Redis, holds: int) -> dict[str, float]:
+    """MEMORY USAGE per hold, by structure (excludes Redis's per-key expiry entries)."""
+    usage: dict[str, float] = {}
+    async for key in redis.scan_iter(match="holds:*", count=10_000):
+        kind = "active (per key)" if b"{key:" in key else key.decode().split(":")[2]
+        used = await redis.memory_usage(key, samples=0) or 0
+        usage[kind] = usage.get(kind, 0) + used / holds
+    return usage
 
 
 async def _hold(store: HoldStore, limits: LimitStore, n: int, first: date) -> None:
     clinician = _clinician(n % CLINICIANS)
     start = time_at(first, n // CLINICIANS)
     hold_id = new_tagged_id("hold", shard_tag(ORG, clinician))
-    await limits.admit("key_bench", hold_id)
+    await limits.admit(API_KEY_ID, hold_id)
     outcome = await store.create(NewHold(
-        id=hold_id, org_id=ORG, api_key_id="key_bench", appointment_type_id=KIND,
+        id=hold_id, org_id=ORG, api_key_id=API_KEY_ID, appointment_type_id=KIND,
         clinician_id=clinician, location_id=None, start_time=start,
         end_time=start + timedelta(minutes=15),
         occupied=Interval(start, start + timedelta(minutes=15)),
@@ -182,9 +194,12 @@ def run(directory: Path, args: argparse.Namespace) -> None:
     redis_url = server.start()
     try:
         _http(directory, redis_url, args)
-        memory = asyncio.run(_memory_per_hold(redis_url, args.memory_holds))
-        _say(f"Redis memory             {memory:8.0f} bytes per active hold "
-             f"({args.memory_holds} holds)")  # fmt: skip
+        memory, breakdown = asyncio.run(_memory_per_hold(redis_url, args.memory_holds))
+        _say(f"Redis memory             {memory:8.0f} bytes per active hold ({args.memory_holds} "
+             f"holds, {CLINICIANS} clinicians, one API key)")  # fmt: skip
+        _say(
+            "  by structure: " + ", ".join(f"{kind} {used:.0f}" for kind, used in breakdown.items())
+        )
     finally:
         server.stop()
     marks = asyncio.run(expiry_lag.measure(args.expiring_holds, 1, directory / "expiry"))
