@@ -92,22 +92,30 @@ async def test_postgresql_refuses_overlapping_confirmed_rows(postgres_url: str) 
     await engine.dispose()
 
 
-async def test_keyspace_listener_alone_cleans_up_an_expired_hold(make_api: MakeApi) -> None:
-    api = await make_api(hold_ttl_seconds=1)
+async def test_keyspace_listener_alone_cleans_up_holds_expiring_together(
+    make_api: MakeApi,
+) -> None:
+    api = await make_api(hold_ttl_seconds=2)
     settings = Settings(redis_url=api.settings.redis_url, database_url=api.settings.database_url)
     worker = await WorkerContext.open(settings)
     listener = asyncio.create_task(expiry.listen(worker))
+    client = aioredis.Redis.from_url(api.settings.redis_url, decode_responses=True)
     try:
         await asyncio.sleep(0.3)  # subscribed
-        _, hold = await api.call("POST", "/holds", hold_body())
-        client = aioredis.Redis.from_url(api.settings.redis_url, decode_responses=True)
+        created = await asyncio.gather(
+            *(api.call("POST", "/holds", hold_body(at)) for at in ("09:00", "09:30", "10:00"))
+        )
+        hold_ids = [hold["data"]["id"] for _, hold in created]
+        ticks = [key async for key in client.scan_iter(match="holds:*:ttl:*")]
+        # One clinician, created within a second or two: one or two shared ticks, not three.
+        assert 1 <= len(ticks) < len(hold_ids)
 
-        async def expired() -> bool:
-            status = await client.hget(keys.hold(hold["data"]["id"]), "status")  # type: ignore[misc]
-            return bool(status == "expired")
+        async def all_expired() -> bool:
+            statuses = [await client.hget(keys.hold(i), "status") for i in hold_ids]  # type: ignore[misc]
+            return statuses == ["expired"] * len(hold_ids)
 
-        await eventually(expired, within=5)
-        await client.aclose()
+        await eventually(all_expired, within=6)
     finally:
+        await client.aclose()
         listener.cancel()
         await worker.close()

@@ -50,7 +50,7 @@ async def expire(worker: WorkerContext, hold_ids: list[str]) -> int:
 
 
 async def listen(worker: WorkerContext) -> None:
-    """Clean each hold the moment Redis reports its lifetime key expired."""
+    """Clean a hash tag's due holds the moment Redis reports the expiry tick of their second."""
     while True:
         try:
             await enable_keyspace_events(worker.redis)
@@ -59,9 +59,11 @@ async def listen(worker: WorkerContext) -> None:
                 async for message in pubsub.listen():
                     if message["type"] != "pmessage":
                         continue
-                    hold_id = keys.hold_id_of_ttl_key(message["data"].decode())
-                    if hold_id is not None:
-                        await expire(worker, [hold_id])
+                    tag = keys.tag_of_expiry_tick(message["data"].decode())
+                    if tag is not None:
+                        due = await worker.upkeep.due_expiries([tag], SWEEP_BATCH)
+                        if due:
+                            await expire(worker, due)
         except (RedisError, OSError) as exc:
             log.warning("expiry listener lost Redis; reconnecting", extra={"error": str(exc)})
             await asyncio.sleep(1)

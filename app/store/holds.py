@@ -88,12 +88,11 @@ class HoldStore:
         }
         tag = tag_of(hold.id)
         args: list[Any] = [hold.id, record["ostart"], record["oend"]]
-        args += [self.ttl_seconds, self.retention_seconds]
+        args += [self.ttl_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
         args += [item for pair in record.items() for item in pair]
         script_keys = [
             keys.occupancy(tag, hold.clinician_id),
             keys.hold(hold.id),
-            keys.hold_ttl(hold.id),
             keys.expiries(tag),
             keys.ready(tag),
         ]
@@ -116,7 +115,7 @@ class HoldStore:
     async def release(self, org_id: str, hold_id: str) -> tuple[str, str]:
         """('released', 'not_found', 'expired' or 'confirmed'; the hold's API key id)."""
         tag = tag_of(hold_id)
-        script_keys = [keys.hold(hold_id), keys.hold_ttl(hold_id), keys.expiries(tag)]
+        script_keys = [keys.hold(hold_id), keys.expiries(tag)]
         args = [org_id, keys.occupancy_prefix(tag), hold_id]
         outcome, api_key_id = await self._release(keys=script_keys, args=args)
         return outcome.decode(), api_key_id.decode()
@@ -135,7 +134,6 @@ class HoldStore:
         script_keys = [
             keys.hold(hold_id),
             keys.appointment(appointment_id),
-            keys.hold_ttl(hold_id),
             keys.expiries(tag),
             keys.pending(tag),
         ]

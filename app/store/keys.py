@@ -5,7 +5,8 @@ clinician and carried in hold and appointment ids, so each script touches one Re
 
     holds:{T}:occ:<clinician_id>   sorted set of the clinician's occupied intervals
     holds:{T}:hold:<hold_id>       hash: one hold, kept for the retention period after it ends
-    holds:{T}:ttl:<hold_id>        string that expires exactly when the hold does (keyspace event)
+    holds:{T}:ttl:<epoch second>   expiry tick: a string that expires at that second, shared by
+                                   every hold of the tag expiring then (its keyspace event)
     holds:{T}:expiries             sorted set: active hold ids by expiry time (the sweeper's index)
     holds:{T}:apt:<appointment_id> hash: one appointment, the working copy of its SQL row
     holds:{T}:pending              sorted set: appointment ids whose latest change SQL lacks
@@ -25,7 +26,7 @@ import re
 from app.ids import tag_of
 
 NAMESPACE = "holds"
-_TTL_KEY = re.compile(rf"{NAMESPACE}:\{{([0-9a-f]{{4}})\}}:ttl:(hold_[0-9a-f\-]{{36}})")
+_EXPIRY_TICK = re.compile(rf"{NAMESPACE}:\{{([0-9a-f]{{4}})\}}:ttl:[0-9]+")
 
 
 def occupancy_prefix(tag: str) -> str:
@@ -41,14 +42,15 @@ def hold(hold_id: str) -> str:
     return f"{NAMESPACE}:{{{tag_of(hold_id)}}}:hold:{hold_id}"
 
 
-def hold_ttl(hold_id: str) -> str:
-    return f"{NAMESPACE}:{{{tag_of(hold_id)}}}:ttl:{hold_id}"
+def expiry_tick_prefix(tag: str) -> str:
+    """create_hold.lua appends the expiry second, which only Redis' clock decides."""
+    return f"{NAMESPACE}:{{{tag}}}:ttl:"
 
 
-def hold_id_of_ttl_key(key: str) -> str | None:
-    """The hold whose lifetime key this is, or None for any other key."""
-    match = _TTL_KEY.fullmatch(key)
-    return match.group(2) if match else None
+def tag_of_expiry_tick(key: str) -> str | None:
+    """The hash tag whose expiry tick this is, or None for any other key."""
+    match = _EXPIRY_TICK.fullmatch(key)
+    return match.group(1) if match else None
 
 
 def expiries(tag: str) -> str:

@@ -28,8 +28,7 @@ class UpkeepStore:
         pipe = self.redis.pipeline(transaction=False)
         for tag, ids_of_tag in by_tag.items():
             script_keys = [keys.expiries(tag)]
-            for hold_id in ids_of_tag:
-                script_keys += [keys.hold(hold_id), keys.hold_ttl(hold_id)]
+            script_keys += [keys.hold(hold_id) for hold_id in ids_of_tag]
             await self._expire(
                 keys=script_keys, args=[keys.occupancy_prefix(tag), *ids_of_tag], client=pipe
             )

@@ -1,9 +1,8 @@
 -- Turn an active hold into a confirmed appointment that keeps blocking the slot.
 -- KEYS[1]  hold record (hash)
 -- KEYS[2]  appointment record (hash) to create
--- KEYS[3]  hold lifetime key
--- KEYS[4]  expiry index of the hash tag
--- KEYS[5]  persistence backlog of the hash tag (sorted set: appointment id by time of change)
+-- KEYS[3]  expiry index of the hash tag
+-- KEYS[4]  persistence backlog of the hash tag (sorted set: appointment id by time of change)
 -- ARGV[1]  caller's organisation id
 -- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
 -- ARGV[3]  hold id
@@ -31,9 +30,8 @@ redis.call('HSET', KEYS[2], 'id', ARGV[4], 'hold', ARGV[3], 'org', record[1], 'c
            'type', record[7], 'loc', record[8], 'start', record[9], 'end', record[10],
            'ostart', record[6], 'oend', record[5], 'status', 'confirmed',
            'created', time[1], 'updated', time[1], 'ver', 1, unpack(ARGV, 5))
-redis.call('DEL', KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[3])
-redis.call('ZADD', KEYS[5], time[1], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZADD', KEYS[4], time[1], ARGV[4])
 local appointment = redis.call('HGETALL', KEYS[2])
 table.insert(appointment, 1, record[11])
 table.insert(appointment, 1, 'confirmed')

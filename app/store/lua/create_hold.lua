@@ -2,22 +2,24 @@
 -- KEYS[1]  occupancy sorted set of the clinician. Score: occupied start (epoch s). Member:
 --          "<hold or appointment id>|<occupied end, epoch s>|<expires at, epoch s; 0 = never>"
 -- KEYS[2]  hold record (hash)
--- KEYS[3]  hold lifetime key: expires exactly at expires_at, so Redis announces the expiry
--- KEYS[4]  expiry index of the hash tag (sorted set: hold id by expires_at)
--- KEYS[5]  marker that the hash tag's appointments were restored from SQL
+-- KEYS[3]  expiry index of the hash tag (sorted set: hold id by expires_at)
+-- KEYS[4]  marker that the hash tag's appointments were restored from SQL
 -- ARGV[1]  hold id
 -- ARGV[2]  occupied start (epoch s)
 -- ARGV[3]  occupied end (epoch s)
 -- ARGV[4]  hold lifetime (s)
 -- ARGV[5]  how long the record stays readable after the hold expires (s)
--- ARGV[6..] the hold record's fields, as field, value pairs
+-- ARGV[6]  expiry tick key prefix of the hash tag: the tick of the hold's expiry second is
+--          set to expire then, so Redis announces it (one key for every hold of the tag
+--          expiring in that second, rather than a key per hold)
+-- ARGV[7..] the hold record's fields, as field, value pairs
 -- Returns {1, created_at} when held, {0, id of the conflicting hold or appointment} when taken,
 -- {-1, ''} when this Redis has not yet been given the tag's appointments from SQL.
 --
 -- Live intervals never overlap one another, so sorted by start they are sorted by end too: the
 -- live interval with the greatest start before our end is the only one that can overlap us.
 -- Expired holds are skipped (and removed) on the way, which makes expiry exact without a worker.
-if redis.call('EXISTS', KEYS[5]) == 0 then return {-1, ''} end
+if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, ''} end
 
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -49,9 +51,8 @@ local created = tonumber(time[1])
 local expires = created + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], occupied_start, ARGV[1] .. '|' .. occupied_end .. '|' .. expires)
 redis.call('HSET', KEYS[2], 'created', created, 'expires', expires, 'status', 'active',
-           unpack(ARGV, 6))
+           unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[5]))
-redis.call('SET', KEYS[3], '1')
-redis.call('PEXPIREAT', KEYS[3], expires * 1000)
-redis.call('ZADD', KEYS[4], expires, ARGV[1])
+redis.call('SET', ARGV[6] .. expires, '1', 'PXAT', expires * 1000)
+redis.call('ZADD', KEYS[3], expires, ARGV[1])
 return {1, created}

@@ -1,6 +1,6 @@
 -- Finish holds whose time is up: mark each expired and take it out of every index.
 -- KEYS[1]        expiry index of the hash tag
--- KEYS[2i], KEYS[2i+1]  record and lifetime key of hold i (all holds share the hash tag)
+-- KEYS[1+i]      record of hold i (all holds share the hash tag)
 -- ARGV[1]        occupancy key prefix of the hash tag; each record names its clinician
 -- ARGV[1+i]      id of hold i
 -- Returns one number per hold: the cleanup lag in ms (now - expires_at) when this call
@@ -10,18 +10,16 @@ local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local results = {}
 for i = 2, #ARGV do
-  local hold_id, record_key, lifetime_key = ARGV[i], KEYS[2 * (i - 1)], KEYS[2 * (i - 1) + 1]
+  local hold_id, record_key = ARGV[i], KEYS[i]
   local record = redis.call('HMGET', record_key, 'status', 'expires', 'cli', 'oend')
   if record[1] ~= 'active' then
     redis.call('ZREM', KEYS[1], hold_id)
-    redis.call('DEL', lifetime_key)
     results[#results + 1] = -1
   elseif now_ms < tonumber(record[2]) * 1000 then
     results[#results + 1] = -2
   else
     redis.call('ZREM', ARGV[1] .. record[3], hold_id .. '|' .. record[4] .. '|' .. record[2])
     redis.call('ZREM', KEYS[1], hold_id)
-    redis.call('DEL', lifetime_key)
     redis.call('HSET', record_key, 'status', 'expired', 'ended', time[1])
     results[#results + 1] = now_ms - tonumber(record[2]) * 1000
   end

@@ -1,7 +1,6 @@
 -- Release an active hold: its slot is free at once.
 -- KEYS[1]  hold record (hash)
--- KEYS[2]  hold lifetime key
--- KEYS[3]  expiry index of the hash tag
+-- KEYS[2]  expiry index of the hash tag
 -- ARGV[1]  caller's organisation id (another organisation's hold does not exist for it)
 -- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
 -- ARGV[3]  hold id
@@ -18,6 +17,5 @@ if now_ms >= tonumber(record[3]) * 1000 then return {'expired', record[6]} end
 
 redis.call('ZREM', ARGV[2] .. record[4], ARGV[3] .. '|' .. record[5] .. '|' .. record[3])
 redis.call('HSET', KEYS[1], 'status', 'released', 'ended', time[1])
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[3])
 return {'released', record[6]}
