@@ -33,8 +33,8 @@ def shard_tag(org_id: str, clinician_id: str) -> str:
 
 def new_tagged_id(prefix: str, tag: str) -> str:
     """A fresh id whose UUID starts with the shard tag (still a valid version-4 UUID)."""
-    random_hex = uuid.uuid4().hex
-    return f"{prefix}_{uuid.UUID(hex=tag + random_hex[4:])}"
+    h = uuid.uuid4().hex  # its version and variant digits lie past the four replaced
+    return f"{prefix}_{tag}{h[4:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def tag_of(tagged_id: str) -> str:
