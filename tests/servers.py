@@ -88,18 +88,22 @@ def _wait_until_ready(url: str) -> None:
 class DeployedRedis:
     """redis-server run with deploy/redis.conf on a free port, killable and restartable."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str | None = None) -> None:
         self.directory = directory
+        self.password = password
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def launch(self) -> None:
         command = [redis_server_binary(), str(DEPLOY_REDIS_CONF), "--port", str(self.port)]
         command += ["--dir", str(self.directory), "--bind", "127.0.0.1"]
+        if self.password:
+            command += ["--requirepass", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
 
     async def start(self) -> None:

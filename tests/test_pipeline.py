@@ -113,6 +113,27 @@ def test_the_database_number_in_the_url_is_selected(run: Runner, redis_url: str)
     assert redis.Redis.from_url(redis_url).get("where") is None
 
 
+def test_a_password_in_the_url_is_sent_and_a_wrong_one_is_a_connection_error(
+    run: Runner, tmp_path: Path
+) -> None:
+    server = DeployedRedis(tmp_path, password="s3cret")
+    asyncio.run(server.start())
+
+    async def scenario(url: str) -> Any:
+        client = AutoPipeline(url)
+        try:
+            return await client.execute("PING")
+        finally:
+            await client.aclose()
+
+    try:
+        assert run(scenario(server.url)) == b"PONG"
+        with pytest.raises(RedisConnectionError):
+            run(scenario(server.url.replace("s3cret", "wrong")))
+    finally:
+        server.kill()
+
+
 def test_an_unreachable_redis_is_a_connection_error(run: Runner) -> None:
     async def scenario() -> None:
         client = AutoPipeline(f"redis://127.0.0.1:{free_port()}/0")

@@ -81,13 +81,22 @@ class AutoPipeline:
         else:
             host, port = self._params.get("host", "localhost"), self._params.get("port", 6379)
             _, connection = await loop.create_connection(protocol, host, port)
+        try:
+            await self._handshake(connection)
+        except BaseException as exc:  # a refused password or a timeout: no half-open connection
+            connection.close(RedisConnectionError, "The Redis handshake failed.")
+            if isinstance(exc, ResponseError):
+                raise RedisConnectionError(f"Redis refused the connection: {exc}") from exc
+            raise
+        return connection
+
+    async def _handshake(self, connection: _Connection) -> None:
         if "password" in self._params:
             user = self._params.get("username")
             await connection.send(("AUTH", user, self._params["password"]) if user
                                   else ("AUTH", self._params["password"]))  # fmt: skip
         if self._params.get("db"):
             await connection.send(("SELECT", self._params["db"]))
-        return connection
 
 
 class PipelinedScript:
