@@ -34,14 +34,17 @@ class DemoServer:
 
 
 @contextmanager
-def demo_server(directory: Path, **settings: str) -> Iterator[DemoServer]:
-    """Run `holds serve --demo` with HOLDS_<NAME> settings; stopped (SIGINT) on exit."""
+def demo_server(
+    directory: Path, launcher: list[str] | None = None, **settings: str
+) -> Iterator[DemoServer]:
+    """Run `holds serve --demo` with HOLDS_<NAME> settings; stopped (SIGINT) on exit.
+    `launcher` replaces the `python -m app serve` that precedes `--demo --port N`."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLDS_")}
     env |= {"HOLDS_DATA_DIR": str(directory / "data"), "HOLDS_LOG_LEVEL": "WARNING"}
     env |= {f"HOLDS_{name.upper()}": value for name, value in settings.items()}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
+        [*(launcher or [sys.executable, "-m", "app", "serve"]), "--demo", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
