@@ -36,63 +36,13 @@ from typing import Any
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from app.catalog.loader import load_catalog
-from app.db import keys_repo
-from app.db.engine import create_engine, migrate, session_factory
 from app.domain.slots import Interval
 from app.embedded_redis import EmbeddedRedis, free_port
 from app.ids import new_tagged_id, shard_tag
 from app.store.holds import Created, HoldStore, NewHold
 from app.store.limits import LimitStore
 from benchmarks import expiry_lag, postgres_holds
-
-ORG = "org_00000000-0000-4000-8000-0000000000be"
-KIND = "type_00000000-0000-4000-8000-0000000000be"
-CLINICIANS = 100
-API_KEY_ID = "key_00000000-0000-4000-8000-0000000000be"  # as long as a real key's id
-DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def _clinician(n: int) -> str:
-    return f"cli_00000000-0000-4000-8000-{n:012d}"
-
-
-def _catalog() -> dict[str, Any]:
-    day_long = [{"weekday": d, "start": "00:00", "end": "23:45"} for d in DAYS]
-    clinicians = [
-        {"id": _clinician(n), "first_name": "C", "last_name": str(n), "schedule": day_long}
-        for n in range(CLINICIANS)
-    ]
-    kind = {"id": KIND, "name": "Bench", "duration_minutes": 15, "slot_interval_minutes": 15,
-            "clinician_ids": [c["id"] for c in clinicians]}  # fmt: skip
-    org = {"id": ORG, "name": "Bench", "timezone": "UTC", "clinicians": clinicians,
-           "appointment_types": [kind]}  # fmt: skip
-    return {"organizations": [org]}
-
-
-def _bodies(path: Path) -> None:
-    """Every free 15-minute slot of the next week, one request body per line."""
-    lines = []
-    for offset in range(2, 9):
-        day = (date.today() + timedelta(days=offset)).isoformat()
-        for minute in range(0, 23 * 60 + 30, 15):
-            for n in range(CLINICIANS):
-                lines.append(json.dumps({
-                    "appointment_type_id": KIND, "clinician_id": _clinician(n), "date": day,
-                    "start_time": f"{minute // 60:02d}:{minute % 60:02d}",
-                }))  # fmt: skip
-    path.write_text("\n".join(lines))
-
-
-async def _prepare(database_url: str) -> str:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    sessions = session_factory(engine)
-    await load_catalog(sessions, json.dumps(_catalog()))
-    async with sessions.begin() as session:
-        created = await keys_repo.create_key(session, ORG, ["write_holds"], "bench", True)
-    await engine.dispose()
-    return created.secret
+from benchmarks.workload import API_KEY_ID, CLINICIANS, KIND, ORG, clinician, prepare, write_bodies
 
 
 def _wait(url: str) -> None:
@@ -123,7 +73,7 @@ async def _memory_per_hold(redis_url: str, holds: int) -> tuple[float, dict[str,
     await redis.flushall()
     store = HoldStore(redis, ttl_seconds=3600, retention_seconds=86_400)
     limits = LimitStore(redis, per_minute=10**9, max_active_holds=10**9, ttl_seconds=3600)
-    for tag in {shard_tag(ORG, _clinician(n)) for n in range(CLINICIANS)}:
+    for tag in {shard_tag(ORG, clinician(n)) for n in range(CLINICIANS)}:
         await redis.set(f"holds:{{{tag}}}:ready", "1")
     before = int((await redis.info("memory"))["used_memory"])
     first = date.today() + timedelta(days=30)
@@ -146,13 +96,13 @@ async def _memory_breakdown(redis: Redis, holds: int) -> dict[str, float]:
 
 
 async def _hold(store: HoldStore, limits: LimitStore, n: int, first: date) -> None:
-    clinician = _clinician(n % CLINICIANS)
+    clinician_id = clinician(n % CLINICIANS)
     start = time_at(first, n // CLINICIANS)
-    hold_id = new_tagged_id("hold", shard_tag(ORG, clinician))
+    hold_id = new_tagged_id("hold", shard_tag(ORG, clinician_id))
     await limits.admit(API_KEY_ID, hold_id)
     outcome = await store.create(NewHold(
         id=hold_id, org_id=ORG, api_key_id=API_KEY_ID, appointment_type_id=KIND,
-        clinician_id=clinician, location_id=None, start_time=start,
+        clinician_id=clinician_id, location_id=None, start_time=start,
         end_time=start + timedelta(minutes=15),
         occupied=Interval(start, start + timedelta(minutes=15)),
     ))  # fmt: skip
@@ -216,9 +166,9 @@ def run(directory: Path, args: argparse.Namespace) -> None:
 
 def _http(directory: Path, redis_url: str, args: argparse.Namespace) -> None:
     database_url = f"sqlite:///{directory / 'bench.sqlite3'}"
-    key = asyncio.run(_prepare(database_url))
+    key = asyncio.run(prepare(database_url))
     bodies = directory / "bodies.jsonl"
-    _bodies(bodies)
+    write_bodies(bodies)
     env = dict(os.environ, HOLDS_REDIS_URL=redis_url, HOLDS_DATABASE_URL=database_url,
                HOLDS_RATE_LIMIT_PER_MINUTE="1000000000", HOLDS_LOG_LEVEL="WARNING",
                HOLDS_MAX_ACTIVE_HOLDS_PER_KEY="1000000000")  # fmt: skip
