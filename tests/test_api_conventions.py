@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
+from unittest.mock import ANY
 
 import pytest
 
 from app.db import keys_repo
 from app.db.engine import create_engine, session_factory
+from app.logs import JsonFormatter
 from tests.catalog import OTHER_PATIENT
 from tests.conftest import Api
 from tests.helpers import confirm_body, hold_body
@@ -100,6 +105,36 @@ async def test_responses_are_utf8_json_and_keep_non_ascii_text(api: Api) -> None
     raw = await response.read()
     assert "Ōtake-Łukasz".encode() in raw  # sent as UTF-8 text, not \u escapes
     assert (await response.json())["data"]["first_name"] == "Zoë"
+
+
+async def test_each_request_writes_one_json_access_line_with_its_request_id(api: Api) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("holds.access")
+    access.addHandler(handler)
+    level = access.level
+    access.setLevel(logging.INFO)
+    try:
+        headers = api.auth() | {"X-Request-Id": "booking-page-7"}
+        await api.client.get("/v1/clinicians", headers=headers)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines == [
+        {
+            "time": ANY,
+            "level": "info",
+            "logger": "holds.access",
+            "message": "request",
+            "request_id": "booking-page-7",
+            "method": "GET",
+            "route": "/v1/clinicians",
+            "status": 200,
+            "duration_ms": ANY,
+        }
+    ]
 
 
 async def test_unknown_route_is_a_404_envelope(api: Api) -> None:
