@@ -121,6 +121,7 @@ VARIANTS = {
     "without uvloop": "uvloop",
     "without orjson": "orjson",
 }
+WITH_ACCESS_LOG = "with access logs (the default INFO level)"
 
 
 def main() -> None:
@@ -173,13 +174,19 @@ def _http(directory: Path, redis_url: str, args: argparse.Namespace) -> None:
                HOLDS_RATE_LIMIT_PER_MINUTE="1000000000", HOLDS_LOG_LEVEL="WARNING",
                HOLDS_MAX_ACTIVE_HOLDS_PER_KEY="1000000000")  # fmt: skip
     commands = {"baseline": ["benchmarks.baseline_server"], "service": ["app", "serve"]}
+    extra_env: dict[str, dict[str, str]] = {}
     for label, removed in VARIANTS.items() if args.variants else ():
         commands[label] = ["benchmarks.variant_server", "--without", removed, "--"]
+    if args.variants:  # the measured runs log warnings only, as the bare handler logs nothing
+        commands[WITH_ACCESS_LOG] = ["app", "serve"]
+        extra_env[WITH_ACCESS_LOG] = {"HOLDS_LOG_LEVEL": "INFO"}
     admin = redis.Redis.from_url(redis_url)
     load = Load(key, bodies, args.seconds, args.concurrency)
     with ExitStack() as stack:
         targets = {
-            name: stack.enter_context(_serving(command, env, directory / f"{n}.log"))
+            name: stack.enter_context(
+                _serving(command, env | extra_env.get(name, {}), directory / f"{n}.log")
+            )
             for n, (name, command) in enumerate(commands.items())
         }
         # Rounds that take turns, and medians: the machine's speed drifts between minutes.
@@ -205,10 +212,10 @@ def _report_peaks(peaks: dict[str, dict[str, Any]], rounds: int) -> None:
          f"{service['cpu_us']:5.0f} us CPU/request")  # fmt: skip
     _say(f"ratio to baseline        {service['rps'] / baseline['rps']:8.2f} "
          f"(by CPU per request: {baseline['cpu_us'] / service['cpu_us']:.2f})")  # fmt: skip
-    for label in VARIANTS:
+    for label in [*VARIANTS, WITH_ACCESS_LOG]:
         if label in peaks:
             variant = peaks[label]
-            _say(f"  {label:36s} {variant['rps']:6.0f} req/s  "
+            _say(f"  {label:42s} {variant['rps']:6.0f} req/s  "
                  f"{variant['cpu_us']:5.0f} us CPU/request")  # fmt: skip
 
 
