@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AppointmentRow
@@ -23,31 +25,65 @@ class AppointmentFilter:
     start_date: date | None = None  # compared with the start's UTC date, both inclusive
     end_date: date | None = None
 
+    def admits(self, appointment: Appointment) -> bool:
+        """Whether the appointment matches, by the same rule as the SQL query (`_filtered`)."""
+        found = {
+            "clinician_id": appointment.clinician_id,
+            "patient_id": appointment.booking.patient_id,
+            "status": appointment.status,
+        }
+        for field, value in found.items():
+            wanted = getattr(self, field)
+            if wanted is not None and wanted != value:
+                return False
+        if self.start_date is not None and appointment.start_time < _midnight(self.start_date):
+            return False
+        end = self.end_date
+        return end is None or appointment.start_time < _midnight(end, next_day=True)
 
-async def save(session: AsyncSession, appointment: Appointment) -> str | None:
-    """Write this version unless SQL has it or a newer one; safe to run any number of times.
 
-    Returns the id of an overlapping confirmed appointment SQL already had (the row is then
-    kept, marked as conflicting, outside the no-overlap rule), else None.
+# A new appointment is checked against at most this many overlapping rows: in normal operation
+# there are none, and each is looked up in Redis.
+OVERLAP_CANDIDATES = 10
+
+
+async def save(
+    session: AsyncSession, appointment: Appointment, conflict: str | None = None
+) -> str | None:
+    """Upsert this version unless SQL has a newer one; safe to run any number of times, and
+    concurrently: two jobs for successive versions never collide, the newer version wins.
+
+    `conflict` is the mark decided for a confirmed version (None: no overlap); a cancelled
+    version keeps the row's mark. Returns the row's mark as SQL now has it.
     """
-    row = await session.get(AppointmentRow, appointment.id)
-    if row is not None and row.version >= appointment.version:
-        return row.conflict_with
-    conflict = row.conflict_with if row is not None else None
-    if row is None and appointment.status == "confirmed":
-        conflict = await _overlapping(session, appointment)
     values = _row_values(appointment, conflict)
-    if row is None:
-        session.add(AppointmentRow(**values))
-    else:
-        for field, value in values.items():
-            setattr(row, field, value)
-    await session.flush()  # constraint violations surface here, inside the caller's transaction
-    return conflict
+    insert = _dialect_insert(session)(AppointmentRow).values(**values)
+    kept = {"id"} if appointment.status == "confirmed" else {"id", "conflict_with"}
+    newer = AppointmentRow.version < insert.excluded.version
+    if appointment.status == "confirmed":  # the same version again: its mark was decided anew
+        newer = AppointmentRow.version <= insert.excluded.version
+    upsert = insert.on_conflict_do_update(
+        index_elements=[AppointmentRow.id],
+        set_={name: insert.excluded[name] for name in values if name not in kept},
+        where=newer,
+    )
+    # Constraint violations (the PostgreSQL exclusion rule) surface here, in the caller's
+    # transaction.
+    await session.execute(upsert)
+    mark = select(AppointmentRow.conflict_with).where(AppointmentRow.id == appointment.id)
+    return await session.scalar(mark)
 
 
-async def _overlapping(session: AsyncSession, appointment: Appointment) -> str | None:
-    query = select(AppointmentRow.id).where(
+def _dialect_insert(session: AsyncSession) -> Any:
+    """The engine's own INSERT, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+async def overlapping(session: AsyncSession, appointment: Appointment) -> list[Appointment]:
+    """SQL's confirmed, unmarked appointments of the clinician that overlap this one."""
+    query = select(AppointmentRow).where(
         AppointmentRow.clinician_id == appointment.clinician_id,
         AppointmentRow.status == "confirmed",
         AppointmentRow.conflict_with.is_(None),
@@ -55,7 +91,30 @@ async def _overlapping(session: AsyncSession, appointment: Appointment) -> str |
         AppointmentRow.occupied_end > appointment.occupied.start,
         AppointmentRow.id != appointment.id,
     )
-    return await session.scalar(query.limit(1))
+    return await _rows(session, query.order_by(AppointmentRow.id).limit(OVERLAP_CANDIDATES))
+
+
+async def marked_with(session: AsyncSession, appointment_id: str) -> list[Appointment]:
+    """Confirmed appointments marked as conflicting with this one."""
+    query = select(AppointmentRow).where(
+        AppointmentRow.conflict_with == appointment_id, AppointmentRow.status == "confirmed"
+    )
+    return await _rows(session, query.order_by(AppointmentRow.id))
+
+
+async def set_conflict(session: AsyncSession, appointment_id: str, conflict: str | None) -> None:
+    """Mark (or clear the mark of) an appointment, whatever its version."""
+    await session.execute(
+        update(AppointmentRow)
+        .where(AppointmentRow.id == appointment_id)
+        .values(conflict_with=conflict)
+    )
+
+
+async def _rows(session: AsyncSession, query: Select[Any]) -> list[Appointment]:
+    # populate_existing: this transaction may have rewritten rows the session loaded before.
+    rows = await session.scalars(query.execution_options(populate_existing=True))
+    return [to_domain(row) for row in rows]
 
 
 def _row_values(appointment: Appointment, conflict: str | None) -> dict[str, Any]:
@@ -120,10 +179,18 @@ async def get(session: AsyncSession, org_id: str, appointment_id: str) -> Appoin
 
 
 async def find(
-    session: AsyncSession, org_id: str, where: AppointmentFilter, limit: int, offset: int
+    session: AsyncSession,
+    org_id: str,
+    where: AppointmentFilter,
+    limit: int,
+    offset: int,
+    excluding: Collection[str] = (),
 ) -> tuple[list[Appointment], int]:
-    """One page of an organisation's appointments by start time, and how many match in all."""
+    """One page of an organisation's appointments by (start time, id), and how many match in
+    all, leaving out the ids `excluding` names (their newer versions are elsewhere)."""
     query = _filtered(select(AppointmentRow).filter_by(org_id=org_id), where)
+    if excluding:
+        query = query.where(AppointmentRow.id.not_in(list(excluding)))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     page = query.order_by(AppointmentRow.start_time, AppointmentRow.id).limit(limit).offset(offset)
     rows = await session.scalars(page)

@@ -79,8 +79,14 @@ class AppointmentService:
         appointment = await self.store.get(appointment_id)
         if appointment is None:
             return None
+        remarked: dict[str, str | None] = {}
         async with self.sessions.begin() as session:
-            conflict = await appointments_repo.save(session, appointment)
+            conflict = None
+            if appointment.status == "confirmed":
+                conflict = await self._conflict_of(session, appointment)
+            conflict = await appointments_repo.save(session, appointment, conflict)
+            if appointment.status == "cancelled":
+                remarked = await self._remark_conflicts_with(session, appointment.id)
             if self.pause_before_commit:
                 await asyncio.sleep(self.pause_before_commit)
         metrics.PERSISTED.inc()
@@ -91,8 +97,42 @@ class AppointmentService:
                 extra={"appointment_id": appointment.id, "conflict_with": conflict},
             )
         keep_until = max(appointment.end_time, datetime.now(UTC)) + self.retention
-        await self.store.mark_persisted(appointment, conflict, int(keep_until.timestamp()))
+        await self.store.mark_persisted(
+            appointment, conflict, int(keep_until.timestamp()), remarked
+        )
         return replace(appointment, persisted_version=appointment.version, conflict_with=conflict)
+
+    async def _conflict_of(self, session: AsyncSession, appointment: Appointment) -> str | None:
+        """The confirmed appointment this one really overlaps, judged by latest versions.
+
+        SQL may lag behind Redis, which is authoritative for live appointments: an overlapping
+        row whose cancellation is still on its way is brought up to date here, in the same
+        transaction, and is no conflict.
+        """
+        for candidate in await appointments_repo.overlapping(session, appointment):
+            latest = await self.store.get(candidate.id)
+            if latest is None or latest.version <= candidate.version:
+                return candidate.id  # SQL's row is the latest: a real overlap
+            if latest.status == "confirmed":
+                return candidate.id
+            await appointments_repo.save(session, latest)
+        return None
+
+    async def _remark_conflicts_with(
+        self, session: AsyncSession, cancelled_id: str
+    ) -> dict[str, str | None]:
+        """Decide again the mark of every appointment marked as conflicting with one that is
+        now cancelled: it no longer conflicts with that one (maybe with another)."""
+        remarked: dict[str, str | None] = {}
+        for marked in await appointments_repo.marked_with(session, cancelled_id):
+            mark = await self._conflict_of(session, marked)
+            await appointments_repo.set_conflict(session, marked.id, mark)
+            remarked[marked.id] = mark
+            log.warning(
+                "conflict mark decided again",
+                extra={"appointment_id": marked.id, "was": cancelled_id, "conflict_with": mark},
+            )
+        return remarked
 
     async def restore_tag(self, tag: str) -> int:
         """Give Redis every appointment of a hash tag that SQL has and Redis lost. Concurrent

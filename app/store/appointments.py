@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
@@ -38,13 +39,29 @@ class AppointmentStore:
         return codec.appointment_from(codec.pairs(flat)) if outcome == b"ok" else None
 
     async def mark_persisted(
-        self, appointment: Appointment, conflict_with: str | None, keep_until: int
+        self,
+        appointment: Appointment,
+        conflict_with: str | None,
+        keep_until: int,
+        remarked: Mapping[str, str | None] | None = None,
     ) -> bool:
-        """Record that SQL has this version; True when nothing newer waits to be persisted."""
+        """Record that SQL has this version and its mark, and the marks SQL decided again for
+        other appointments of its clinician; True when nothing newer waits to be persisted."""
         tag = tag_of(appointment.id)
+        remarked = remarked or {}
         cleared: int = await self._mark_persisted(
-            keys=[keys.appointment(appointment.id), keys.pending(tag)],
-            args=[appointment.id, appointment.version, conflict_with or "", keep_until],
+            keys=[
+                keys.appointment(appointment.id),
+                keys.pending(tag),
+                *(keys.appointment(other) for other in remarked),
+            ],
+            args=[
+                appointment.id,
+                appointment.version,
+                conflict_with or "",
+                keep_until,
+                *(mark or "" for mark in remarked.values()),
+            ],
         )
         return cleared == 1
 

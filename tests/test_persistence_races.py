@@ -1,0 +1,163 @@
+"""Persistence when changes reach SQL out of order: successive versions of one appointment
+written at once, and a cancellation that reaches SQL after the booking that reused its slot."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.db import appointments_repo
+from app.db.engine import create_engine, session_factory
+from app.domain.appointments import AppointmentService
+from app.domain.records import Appointment, BookingDetails
+from app.domain.slots import Interval
+from app.ids import new_tagged_id, shard_tag
+from app.web.state import APPOINTMENTS
+from tests.catalog import AMARA, INITIAL, ORG, PATIENT
+from tests.conftest import Api, MakeApi, seed_database, sql_rows
+from tests.helpers import confirm_body, hold_body
+
+NINE = datetime(2030, 7, 1, 8, 0, tzinfo=UTC)  # 09:00 in London on SUMMER_MONDAY
+HALF_NINE = datetime(2030, 7, 1, 8, 30, tzinfo=UTC)
+
+
+def _confirmed(hours_later: int = 0) -> Appointment:
+    start, end = NINE + timedelta(hours=hours_later), HALF_NINE + timedelta(hours=hours_later)
+    return Appointment(
+        id=new_tagged_id("apt", shard_tag(ORG, AMARA)),
+        org_id=ORG,
+        hold_id="hold_00000000-0000-4000-8000-000000000000",
+        appointment_type_id=INITIAL,
+        clinician_id=AMARA,
+        location_id=None,
+        start_time=start,
+        end_time=end,
+        status="confirmed",
+        booking=BookingDetails(patient_id=PATIENT),
+        created_at=NINE,
+        updated_at=NINE,
+        occupied=Interval(start, end),
+    )
+
+
+def _cancelled(appointment: Appointment) -> Appointment:
+    return replace(appointment, status="cancelled", version=appointment.version + 1)
+
+
+async def _rows(database_url: str, appointment_id: str) -> list[Any]:
+    return await sql_rows(
+        database_url,
+        "SELECT status, version, conflict_with FROM appointments WHERE id = :id",
+        id=appointment_id,
+    )
+
+
+async def test_successive_versions_saved_together_leave_the_newer_without_error(
+    database_url: str,
+) -> None:
+    await seed_database(database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+
+    async def save(appointment: Appointment) -> None:
+        async with sessions.begin() as session:
+            await appointments_repo.save(session, appointment)
+
+    try:
+        confirmed = [_confirmed(hours_later=i) for i in range(6)]
+        # Each pair races on one new row; half start with the older version, half the newer.
+        pairs = [
+            (first, _cancelled(first)) if i % 2 else (_cancelled(first), first)
+            for i, first in enumerate(confirmed)
+        ]
+        await asyncio.gather(*(save(version) for pair in pairs for version in pair))
+    finally:
+        await engine.dispose()
+    for appointment in confirmed:
+        rows = await _rows(database_url, appointment.id)
+        assert [(row.status, row.version) for row in rows] == [("cancelled", 2)]
+
+
+async def _book(api: Api, start_time: str = "09:00") -> str:
+    status, hold = await api.call("POST", "/holds", hold_body(start_time))
+    assert status == 201, hold
+    status, booked = await api.call("POST", f"/holds/{hold['data']['id']}/confirm", confirm_body())
+    assert status == 201, booked
+    appointment_id: str = booked["data"]["id"]
+    return appointment_id
+
+
+def _service(api: Api) -> AppointmentService:
+    return api.client.app[APPOINTMENTS]  # type: ignore[index,no-any-return]
+
+
+async def test_rebooking_persisted_before_the_cancel_it_follows_is_not_a_conflict(
+    make_api: MakeApi, database_url: str
+) -> None:
+    api = await make_api(database_url=database_url)
+    first = await _book(api)
+    await _service(api).persist(first)
+    assert (await api.call("POST", f"/appointments/{first}/cancel", {}))[0] == 200
+    second = await _book(api)  # the slot the cancel freed
+    await _service(api).persist(second)  # before the cancel reaches SQL
+    await _service(api).persist(first)  # the delayed cancel
+    assert [tuple(r) for r in await _rows(database_url, second)] == [("confirmed", 1, None)]
+    assert [tuple(r) for r in await _rows(database_url, first)] == [("cancelled", 2, None)]
+    _, shown = await api.call("GET", f"/appointments/{second}")
+    assert shown["data"]["conflicting_appointment_id"] is None
+    assert shown["data"]["persisted"] is True
+
+
+async def _real_conflict(api: Api, database_url: str) -> tuple[str, str]:
+    """An SQL-only booking Redis never heard of, and a booking over it through Redis."""
+    await api.call("POST", "/holds", hold_body("15:00"))  # Redis now knows this tag from SQL
+    existing = _confirmed()
+    engine = create_engine(database_url)
+    async with session_factory(engine).begin() as session:
+        await appointments_repo.save(session, existing)
+    await engine.dispose()
+    overlapping = await _book(api)
+    await _service(api).persist(overlapping)
+    return existing.id, overlapping
+
+
+async def test_real_conflict_stays_marked_when_persisted_again(
+    make_api: MakeApi, database_url: str
+) -> None:
+    api = await make_api(database_url=database_url)
+    existing, overlapping = await _real_conflict(api, database_url)
+    await _service(api).persist(overlapping)
+    assert [r.conflict_with for r in await _rows(database_url, overlapping)] == [existing]
+    _, shown = await api.call("GET", f"/appointments/{overlapping}")
+    assert shown["data"]["conflicting_appointment_id"] == existing
+
+
+async def test_conflict_mark_is_cleared_once_the_row_it_names_is_cancelled(
+    make_api: MakeApi, database_url: str
+) -> None:
+    api = await make_api(database_url=database_url)
+    existing, overlapping = await _real_conflict(api, database_url)
+    assert (await api.call("POST", f"/appointments/{existing}/cancel", {}))[0] == 200
+    await _service(api).persist(existing)
+    assert [r.conflict_with for r in await _rows(database_url, overlapping)] == [None]
+    _, shown = await api.call("GET", f"/appointments/{overlapping}")
+    assert shown["data"]["conflicting_appointment_id"] is None
+
+
+async def test_stale_mark_is_cleared_on_the_next_persist_of_the_marked_row(
+    make_api: MakeApi, database_url: str
+) -> None:
+    api = await make_api(database_url=database_url)
+    first = await _book(api)
+    await api.call("POST", f"/appointments/{first}/cancel", {})
+    await _service(api).persist(first)
+    second = await _book(api)
+    await _service(api).persist(second)
+    engine = create_engine(database_url)  # a mark left by an earlier, wrong decision
+    async with session_factory(engine).begin() as session:
+        await appointments_repo.set_conflict(session, second, first)
+    await engine.dispose()
+    await _service(api).persist(second)
+    assert [r.conflict_with for r in await _rows(database_url, second)] == [None]
