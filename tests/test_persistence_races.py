@@ -102,6 +102,8 @@ async def test_rebooking_persisted_before_the_cancel_it_follows_is_not_a_conflic
     assert (await api.call("POST", f"/appointments/{first}/cancel", {}))[0] == 200
     second = await _book(api)  # the slot the cancel freed
     await _service(api).persist(second)  # before the cancel reaches SQL
+    # The cancel Redis had was written along with the booking that depends on it.
+    assert [tuple(r) for r in await _rows(database_url, first)] == [("cancelled", 2, None)]
     await _service(api).persist(first)  # the delayed cancel
     assert [tuple(r) for r in await _rows(database_url, second)] == [("confirmed", 1, None)]
     assert [tuple(r) for r in await _rows(database_url, first)] == [("cancelled", 2, None)]

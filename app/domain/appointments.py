@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import ids, metrics
 from app.db import appointments_repo
+from app.db.appointments_repo import AppointmentFilter
+from app.domain.catalog import OrgCatalog
+from app.domain.pages import Window, merged_page, window
 from app.domain.records import Appointment
 from app.errors import NotFound
 from app.queue import PersistQueue
@@ -46,6 +49,31 @@ class AppointmentService:
             if found is not None and found.org_id == org_id:
                 return found
         raise NotFound("No such appointment.")
+
+    async def find(
+        self, catalog: OrgCatalog, where: AppointmentFilter, page: Window
+    ) -> tuple[list[Appointment], int]:
+        """One page of the organisation's appointments by (start time, id), and how many match,
+        with every change that was answered, persisted or not: SQL's rows with the newer
+        versions the tags' backlogs hold in their place."""
+        clinicians = [where.clinician_id] if where.clinician_id else list(catalog.clinicians)
+        tags = {ids.shard_tag(catalog.org_id, clinician) for clinician in clinicians}
+        # Redis before SQL: a change persisted in between is then in both, and Redis' wins.
+        # The other order could miss a change that left the backlog after SQL was read.
+        unpersisted = await self.store.pending(catalog.org_id, tags)
+        matching = [appointment for appointment in unpersisted if where.admits(appointment)]
+        at = window(page.offset, page.limit, len(matching))
+        async with self.sessions() as session:
+            rows, total = await appointments_repo.find(
+                session,
+                catalog.org_id,
+                where,
+                at.limit,
+                at.offset,
+                excluding={appointment.id for appointment in unpersisted},
+            )
+        found = merged_page(rows, at, matching, page, key=_listing_order)
+        return found, total + len(matching)
 
     async def cancel(self, org_id: str, appointment_id: str, reason: str | None) -> Appointment:
         """Cancel and free the slot at once; cancelling a cancelled appointment changes nothing."""
@@ -152,3 +180,7 @@ class AppointmentService:
         if restored:
             log.warning("restored appointments from SQL", extra={"tag": tag, "count": restored})
         return restored
+
+
+def _listing_order(appointment: Appointment) -> tuple[datetime, str]:
+    return appointment.start_time, appointment.id

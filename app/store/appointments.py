@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from redis.asyncio import Redis
 
@@ -19,6 +20,7 @@ class AppointmentStore:
         self._cancel = codec.script(host, "cancel_appointment.lua")
         self._mark_persisted = codec.script(host, "mark_persisted.lua")
         self._restore = codec.script(host, "restore_appointments.lua")
+        self._pending = codec.script(host, "pending_appointments.lua")
 
     async def get(self, appointment_id: str) -> Appointment | None:
         """The Redis copy, whatever its organisation (callers check tenancy)."""
@@ -26,6 +28,17 @@ class AppointmentStore:
             keys.appointment(appointment_id)
         )
         return codec.appointment_from(codec.pairs(record)) if record else None
+
+    async def pending(self, org_id: str, tags: Iterable[str]) -> list[Appointment]:
+        """The organisation's appointments under these hash tags whose latest change SQL lacks.
+        One script call per tag, all issued at once: one round trip on the auto-pipeline."""
+        replies = await asyncio.gather(
+            *(
+                self._pending(keys=[keys.pending(tag)], args=[org_id, keys.appointment_prefix(tag)])
+                for tag in sorted(set(tags))
+            )
+        )
+        return [codec.appointment_from(codec.pairs(flat)) for reply in replies for flat in reply]
 
     async def cancel(
         self, org_id: str, appointment_id: str, reason: str | None

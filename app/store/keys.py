@@ -57,8 +57,13 @@ def expiries(tag: str) -> str:
     return f"{NAMESPACE}:{{{tag}}}:expiries"
 
 
+def appointment_prefix(tag: str) -> str:
+    """pending_appointments.lua appends the ids it finds in the tag's backlog."""
+    return f"{NAMESPACE}:{{{tag}}}:apt:"
+
+
 def appointment(appointment_id: str) -> str:
-    return f"{NAMESPACE}:{{{tag_of(appointment_id)}}}:apt:{appointment_id}"
+    return appointment_prefix(tag_of(appointment_id)) + appointment_id
 
 
 def pending(tag: str) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.db import appointments_repo
 from app.db.appointments_repo import AppointmentFilter
+from app.domain.pages import Window
 from app.public import AppointmentPublic
 from app.schemas import AppointmentCancel, AppointmentQuery
 from app.web.auth import authorise
 from app.web.parsing import parse_body, parse_query
 from app.web.responses import listing, ok
-from app.web.state import APPOINTMENTS, CATALOGS, SESSIONS
+from app.web.state import APPOINTMENTS, CATALOGS
 
 
 async def get_appointment(request: web.Request) -> web.Response:
@@ -33,11 +33,10 @@ async def list_appointments(request: web.Request) -> web.Response:
         start_date=query.start_date,
         end_date=query.end_date,
     )
-    async with request.app[SESSIONS]() as session:
-        found, total = await appointments_repo.find(
-            session, principal.org_id, where, query.limit, query.offset
-        )
     catalog = await request.app[CATALOGS].get(principal.org_id)
+    found, total = await request.app[APPOINTMENTS].find(
+        catalog, where, Window(query.offset, query.limit)
+    )
     return listing([AppointmentPublic.of(a, catalog) for a in found], total=total, page=query)
 
 
