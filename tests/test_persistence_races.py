@@ -112,6 +112,28 @@ async def test_rebooking_persisted_before_the_cancel_it_follows_is_not_a_conflic
     assert shown["data"]["persisted"] is True
 
 
+async def test_rebooking_persisted_while_the_cancel_commits_slowly_is_not_a_conflict(
+    make_api: MakeApi, database_url: str
+) -> None:
+    api = await make_api(database_url=database_url)
+    first = await _book(api)
+    await _service(api).persist(first)
+    await api.call("POST", f"/appointments/{first}/cancel", {})
+    second = await _book(api)
+    service = _service(api)
+    slow = AppointmentService(
+        service.store, service.sessions, retention_seconds=60, pause_before_commit=0.5
+    )
+
+    async def rebooking_persisted_meanwhile() -> None:
+        await asyncio.sleep(0.2)  # the cancel's transaction is open, not yet committed
+        await service.persist(second)
+
+    await asyncio.gather(slow.persist(first), rebooking_persisted_meanwhile())
+    assert [tuple(r) for r in await _rows(database_url, second)] == [("confirmed", 1, None)]
+    assert [tuple(r) for r in await _rows(database_url, first)] == [("cancelled", 2, None)]
+
+
 async def _real_conflict(api: Api, database_url: str) -> tuple[str, str]:
     """An SQL-only booking Redis never heard of, and a booking over it through Redis."""
     await api.call("POST", "/holds", hold_body("15:00"))  # Redis now knows this tag from SQL
