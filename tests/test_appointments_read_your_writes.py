@@ -11,12 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.db import appointments_repo
+from app.db.appointments_repo import AppointmentFilter
+from app.db.engine import create_engine, session_factory
 from app.domain.appointments import AppointmentService
 from app.domain.pages import Window, merged_page, window
+from app.ids import new_id
 from app.web.state import APPOINTMENTS
-from tests.catalog import AMARA, FOLLOW_UP, PATIENT, SUMMER_MONDAY, TOM
-from tests.conftest import Api, MakeApi
+from tests.catalog import AMARA, FOLLOW_UP, ORG, PATIENT, SUMMER_MONDAY, TOM
+from tests.conftest import Api, MakeApi, seed_database
 from tests.helpers import confirm_body, hold_body
+from tests.test_persistence_races import confirmed_appointment
 
 TUESDAY = "2030-07-02"
 
@@ -161,6 +166,27 @@ async def test_unpersisted_changes_move_page_boundaries_exactly(api: Api) -> Non
     assert [pagination["total"] for _, pagination in pages] == [3, 3]
     await _persist(api, nine, half_nine)  # once SQL has it all, the same pages
     assert [await _listed(api, f"status=confirmed&limit=2&offset={at}") for at in (0, 2)] == pages
+
+
+async def test_a_backlog_beyond_the_engines_parameter_limits_is_still_left_out(
+    database_url: str,
+) -> None:
+    await seed_database(database_url)
+    kept, left_out = confirmed_appointment(0), confirmed_appointment(1)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions.begin() as session:
+            for appointment in (kept, left_out):
+                await appointments_repo.save(session, appointment)
+        backlog = {left_out.id} | {new_id("apt") for _ in range(40_000)}
+        async with sessions() as session:
+            found, total = await appointments_repo.find(
+                session, ORG, AppointmentFilter(), 20, 0, excluding=backlog
+            )
+    finally:
+        await engine.dispose()
+    assert ([appointment.id for appointment in found], total) == ([kept.id], 1)
 
 
 @given(

@@ -23,7 +23,8 @@ NINE = datetime(2030, 7, 1, 8, 0, tzinfo=UTC)  # 09:00 in London on SUMMER_MONDA
 HALF_NINE = datetime(2030, 7, 1, 8, 30, tzinfo=UTC)
 
 
-def _confirmed(hours_later: int = 0) -> Appointment:
+def confirmed_appointment(hours_later: int = 0) -> Appointment:
+    """Amara's, from 09:00 on SUMMER_MONDAY plus some hours, as if Redis had confirmed it."""
     start, end = NINE + timedelta(hours=hours_later), HALF_NINE + timedelta(hours=hours_later)
     return Appointment(
         id=new_tagged_id("apt", shard_tag(ORG, AMARA)),
@@ -66,7 +67,7 @@ async def test_successive_versions_saved_together_leave_the_newer_without_error(
             await appointments_repo.save(session, appointment)
 
     try:
-        confirmed = [_confirmed(hours_later=i) for i in range(6)]
+        confirmed = [confirmed_appointment(hours_later=i) for i in range(6)]
         # Each pair races on one new row; half start with the older version, half the newer.
         pairs = [
             (first, _cancelled(first)) if i % 2 else (_cancelled(first), first)
@@ -137,7 +138,7 @@ async def test_rebooking_persisted_while_the_cancel_commits_slowly_is_not_a_conf
 async def _real_conflict(api: Api, database_url: str) -> tuple[str, str]:
     """An SQL-only booking Redis never heard of, and a booking over it through Redis."""
     await api.call("POST", "/holds", hold_body("15:00"))  # Redis now knows this tag from SQL
-    existing = _confirmed()
+    existing = confirmed_appointment()
     engine = create_engine(database_url)
     async with session_factory(engine).begin() as session:
         await appointments_repo.save(session, existing)
