@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from app.db import appointments_repo
 from app.db.appointments_repo import AppointmentFilter
@@ -166,6 +167,24 @@ async def test_unpersisted_changes_move_page_boundaries_exactly(api: Api) -> Non
     assert [pagination["total"] for _, pagination in pages] == [3, 3]
     await _persist(api, nine, half_nine)  # once SQL has it all, the same pages
     assert [await _listed(api, f"status=confirmed&limit=2&offset={at}") for at in (0, 2)] == pages
+
+
+def _redis_writes() -> float:
+    """Writes to Redis by the auto-pipelining client: one per round trip."""
+    return REGISTRY.get_sample_value("holds_redis_pipeline_batch_commands_count") or 0.0
+
+
+async def test_list_reads_the_backlogs_of_every_clinician_in_one_round_trip(api: Api) -> None:
+    await _book(api, "09:00")
+    await _book(api, "08:00", kind=FOLLOW_UP, clinician=TOM, location=None)
+    await _listed(api, "")  # the script is loaded now
+    before = _redis_writes()
+    await api.call("GET", "/clinicians")  # what any request costs (the rate limit)
+    per_request = _redis_writes() - before
+    before = _redis_writes()
+    listed, _ = await _listed(api, "")
+    assert len(listed) == 2
+    assert _redis_writes() - before == per_request + 1
 
 
 async def test_a_backlog_beyond_the_engines_parameter_limits_is_still_left_out(
