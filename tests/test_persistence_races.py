@@ -186,3 +186,16 @@ async def test_stale_mark_is_cleared_on_the_next_persist_of_the_marked_row(
     await engine.dispose()
     await _service(api).persist(second)
     assert [r.conflict_with for r in await _rows(database_url, second)] == [None]
+
+
+async def test_a_late_record_of_an_older_version_leaves_the_newer_persisted(
+    api: Api,
+) -> None:
+    appointment_id = await _book(api)
+    confirmed = await _service(api).store.get(appointment_id)
+    assert confirmed is not None
+    await api.call("POST", f"/appointments/{appointment_id}/cancel", {})
+    await _service(api).persist(appointment_id)  # the cancel's job finishes first
+    await _service(api).store.mark_persisted(confirmed, None, 2_000_000_000)  # then the confirm's
+    _, shown = await api.call("GET", f"/appointments/{appointment_id}")
+    assert (shown["data"]["status"], shown["data"]["persisted"]) == ("cancelled", True)
