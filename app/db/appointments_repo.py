@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AppointmentRow
@@ -55,6 +55,13 @@ async def _overlapping(session: AsyncSession, appointment: Appointment) -> str |
         AppointmentRow.occupied_end > appointment.occupied.start,
         AppointmentRow.id != appointment.id,
     )
+    if appointment.session_key is not None:  # seats of one session may share their time
+        query = query.where(
+            or_(
+                AppointmentRow.session_key.is_(None),
+                AppointmentRow.session_key != appointment.session_key,
+            )
+        )
     return await session.scalar(query.limit(1))
 
 
@@ -80,6 +87,7 @@ def _row_values(appointment: Appointment, conflict: str | None) -> dict[str, Any
         "notes": booking.notes,
         "cancel_reason": appointment.cancel_reason,
         "conflict_with": conflict,
+        "session_key": appointment.session_key,
         "version": appointment.version,
         "created_at": appointment.created_at,
         "updated_at": appointment.updated_at,
@@ -111,6 +119,7 @@ def to_domain(row: AppointmentRow) -> Appointment:
         persisted_version=row.version,
         cancel_reason=row.cancel_reason,
         conflict_with=row.conflict_with,
+        session_key=row.session_key,
     )
 
 
