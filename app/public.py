@@ -98,6 +98,8 @@ class SlotPublic(BaseModel):
     location_id: str | None
     location_name: str | None
     is_remote: bool
+    # Holds the slot still takes: 1 for an ordinary free slot, a group session's free seats.
+    seats_available: int
 
     @classmethod
     def of(cls, available: AvailableSlot) -> SlotPublic:
@@ -109,6 +111,7 @@ class SlotPublic(BaseModel):
             location_id=available.slot.location_id,
             location_name=available.location.name if available.location else None,
             is_remote=available.slot.is_remote,
+            seats_available=available.seats_available,
         )
 
 

@@ -14,6 +14,8 @@ from app.db.engine import create_engine, migrate, session_factory
 
 ORG = "org_00000000-0000-4000-8000-0000000000be"
 KIND = "type_00000000-0000-4000-8000-0000000000be"
+GROUP_KIND = "type_00000000-0000-4000-8000-0000000000bf"  # the same slots, 10 seats each
+GROUP_SEATS = 10
 CLINICIANS = 100
 API_KEY_ID = "key_00000000-0000-4000-8000-0000000000be"  # as long as a real key's id
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -31,23 +33,25 @@ def catalog() -> dict[str, Any]:
     ]
     kind = {"id": KIND, "name": "Bench", "duration_minutes": 15, "slot_interval_minutes": 15,
             "clinician_ids": [c["id"] for c in clinicians]}  # fmt: skip
+    group = kind | {"id": GROUP_KIND, "name": "Bench class", "max_group_size": GROUP_SEATS}
     org = {"id": ORG, "name": "Bench", "timezone": "UTC", "clinicians": clinicians,
-           "appointment_types": [kind]}  # fmt: skip
+           "appointment_types": [kind, group]}  # fmt: skip
     return {"organizations": [org]}
 
 
-def write_bodies(path: Path) -> None:
-    """Every free 15-minute slot of the next week, one request body per line."""
+def write_bodies(path: Path, kind: str = KIND, seats: int = 1, limit: int | None = None) -> None:
+    """Every free 15-minute slot of the next week, one request body per line; each repeated
+    `seats` times in a row (a group session filled seat by seat), `limit` lines at most."""
     lines = []
     for offset in range(2, 9):
         day = (date.today() + timedelta(days=offset)).isoformat()
         for minute in range(0, 23 * 60 + 30, 15):
             for n in range(CLINICIANS):
-                lines.append(json.dumps({
-                    "appointment_type_id": KIND, "clinician_id": clinician(n), "date": day,
+                lines += [json.dumps({
+                    "appointment_type_id": kind, "clinician_id": clinician(n), "date": day,
                     "start_time": f"{minute // 60:02d}:{minute % 60:02d}",
-                }))  # fmt: skip
-    path.write_text("\n".join(lines))
+                })] * seats  # fmt: skip
+    path.write_text("\n".join(lines[:limit]))
 
 
 async def prepare(database_url: str) -> str:

@@ -18,6 +18,10 @@ INITIAL = "type_456e7890-e89b-12d3-a456-426614174111"  # 30 min, grid 30, no buf
 FOLLOW_UP = "type_9b1d2c3e-e89b-12d3-a456-426614174555"  # 20 min, grid 15, 5 min after
 HYDRO = "type_00000000-0000-4000-8000-0000000000d1"  # 30 min, grid 30, 15 min after
 RETIRED = "type_00000000-0000-4000-8000-0000000000d2"  # inactive
+# Group sessions: the demo's class (60 min, grid 60, 15 min after, 6 seats, 2 h notice) and a
+# workshop (30 min, grid 30, no buffers, 2 seats).
+BACK_CARE_CLASS = "type_6d7e8f90-e89b-12d3-a456-426614174777"
+WORKSHOP = "type_00000000-0000-4000-8000-0000000000d3"
 PATIENT = "pat_789a0123-e89b-12d3-a456-426614174444"
 OTHER_PATIENT = "pat_00000000-0000-4000-8000-0000000000e1"
 OTHER_CLINICIAN = "cli_00000000-0000-4000-8000-0000000000f1"
@@ -75,6 +79,7 @@ def demo_plus_test_entries() -> dict[str, Any]:
     org["appointment_types"] += [
         _kind(HYDRO, "Hydrotherapy", buffer_after_minutes=15, clinician_ids=[AMARA, NIGHT]),
         _kind(RETIRED, "Retired service", is_active=False),
+        _kind(WORKSHOP, "Pilates workshop", max_group_size=2),
     ]
     catalog["organizations"].append(_other_org())
     return catalog

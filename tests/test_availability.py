@@ -34,6 +34,7 @@ SLOT_FIELDS = {
     "location_id",
     "location_name",
     "is_remote",
+    "seats_available",
 }
 
 
@@ -58,6 +59,7 @@ async def test_slots_follow_the_schedule_in_local_time(api: Api) -> None:
     assert len(slots) == 16
     first = slots[0]
     assert set(first) == SLOT_FIELDS
+    assert first["seats_available"] == 1
     assert first["clinician_id"] == AMARA
     assert first["clinician_name"] == "Dr Amara Okafor"
     assert (first["location_id"], first["location_name"]) == (CLINIC, "Riverside Clinic")

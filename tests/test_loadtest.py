@@ -65,6 +65,7 @@ def _appointment(apt_id: str, start: str, end: str, kind: str = "type_a") -> dic
         "status": "confirmed",
         "appointment_type_id": kind,
         "clinician_profile_id": "cli_1",
+        "location_id": "loc_1",
         "start_time": f"2030-01-07T{start}:00Z",
         "end_time": f"2030-01-07T{end}:00Z",
     }
@@ -78,9 +79,23 @@ def test_overlaps_are_found_beyond_neighbours_and_with_buffers() -> None:
     first = _appointment("apt_1", "09:00", "09:30", kind="buffered")
     second = _appointment("apt_2", "09:40", "10:00")
     assert invariants.overlaps([first, second], {}) == []
-    assert invariants.overlaps([first, second], {"buffered": (0, 15)}) == [
+    buffered = {"buffered": invariants.TypeRules(0, 15, 1)}
+    assert invariants.overlaps([first, second], buffered) == [
         "clinician cli_1: apt_1 and apt_2 overlap"
     ]
+
+
+def test_seats_of_one_session_may_share_its_time_up_to_its_size() -> None:
+    rules = {"class": invariants.TypeRules(0, 15, 2)}
+    seats = [_appointment(f"apt_{n}", "09:00", "10:00", kind="class") for n in range(3)]
+    assert invariants.overlaps(seats[:2], rules) == []
+    assert invariants.overlaps(seats, rules) == ["session of apt_0: 3 seats of 2 booked"]
+    in_the_buffer = _appointment("apt_after", "10:10", "10:30")
+    assert invariants.overlaps([*seats[:2], in_the_buffer], rules) == [
+        "clinician cli_1: apt_0 and apt_after overlap"
+    ]
+    other_start = _appointment("apt_other", "09:30", "10:30", kind="class")
+    assert len(invariants.overlaps([seats[0], other_start], rules)) == 1
 
 
 def test_mix_is_parsed_and_normalised() -> None:

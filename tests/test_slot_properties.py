@@ -58,7 +58,7 @@ def catalogs(draw: st.DrawFn) -> tuple[OrgCatalog, AppointmentType, Clinician]:
         buffer_before_minutes=draw(st.integers(0, 30)),
         buffer_after_minutes=draw(st.integers(0, 30)),
         booking_notice_hours=draw(st.integers(0, 48)),
-        max_group_size=1,
+        max_group_size=draw(st.integers(1, 8)),
         allow_online_booking=True,
         is_active=True,
         price=None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, all_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, String, all_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,6 +92,13 @@ async def overlapping(session: AsyncSession, appointment: Appointment) -> list[A
         AppointmentRow.occupied_end > appointment.occupied.start,
         AppointmentRow.id != appointment.id,
     )
+    if appointment.session_key is not None:  # seats of one session may share their time
+        query = query.where(
+            or_(
+                AppointmentRow.session_key.is_(None),
+                AppointmentRow.session_key != appointment.session_key,
+            )
+        )
     return await _rows(session, query.order_by(AppointmentRow.id).limit(OVERLAP_CANDIDATES))
 
 
@@ -140,6 +147,7 @@ def _row_values(appointment: Appointment, conflict: str | None) -> dict[str, Any
         "notes": booking.notes,
         "cancel_reason": appointment.cancel_reason,
         "conflict_with": conflict,
+        "session_key": appointment.session_key,
         "version": appointment.version,
         "created_at": appointment.created_at,
         "updated_at": appointment.updated_at,
@@ -171,6 +179,7 @@ def to_domain(row: AppointmentRow) -> Appointment:
         persisted_version=row.version,
         cancel_reason=row.cancel_reason,
         conflict_with=row.conflict_with,
+        session_key=row.session_key,
     )
 
 

@@ -148,6 +148,8 @@ class AppointmentRow(Base):
     # Set when SQL already had an overlapping confirmed appointment of the clinician: the row is
     # kept (never dropped) but outside the no-overlap rule, for someone to resolve.
     conflict_with: Mapped[str | None] = mapped_column(String(64))
+    # The group session whose seat this is (its seats may share their time); None: exclusive.
+    session_key: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

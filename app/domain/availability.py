@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from app.domain.catalog import AppointmentType, Clinician, Location, OrgCatalog
-from app.domain.slots import Interval, Slot, occupied_interval, offered_slots, wall_clock_to_utc
+from app.domain.slots import (
+    Interval,
+    Slot,
+    occupied_interval,
+    offered_slots,
+    session_key,
+    wall_clock_to_utc,
+)
 from app.errors import InvalidRequest, ResourceMissing
 from app.ids import shard_tag
 from app.schemas import AvailabilityQuery
-from app.store.holds import HoldStore
+from app.store.holds import HoldStore, Occupied
 
 MAX_RANGE_DAYS = 31
 _DAY = timedelta(days=1)
@@ -23,6 +30,7 @@ class AvailableSlot:
     slot: Slot
     clinician: Clinician
     location: Location | None
+    seats_available: int  # 1 for a free exclusive slot; a group session's free seats
 
 
 async def find_available_slots(
@@ -43,18 +51,30 @@ async def find_available_slots(
     ]
     occupied = await _occupied(catalog, clinicians, store, restore_tag, _padded(window, kind))
     free = [
-        slot
+        (slot, seats)
         for slot in candidates
-        if not any(
-            occupied_interval(slot.start, slot.end, kind).overlaps(taken)
-            for taken in occupied.get(slot.clinician_id, ())
-        )
+        if (seats := seats_available(kind, slot, occupied.get(slot.clinician_id, ()))) > 0
     ]
-    free.sort(key=lambda slot: (slot.start, slot.clinician_id))
+    free.sort(key=lambda item: (item[0].start, item[0].clinician_id))
     return [
-        AvailableSlot(slot, catalog.clinicians[slot.clinician_id], _location(catalog, slot))
-        for slot in free
+        AvailableSlot(slot, catalog.clinicians[slot.clinician_id], _location(catalog, slot), seats)
+        for slot, seats in free
     ]
+
+
+def seats_available(kind: AppointmentType, slot: Slot, taken: Iterable[Occupied]) -> int:
+    """How many more holds the slot takes: 0 when anything but its own session's seats
+    overlaps it, else the seats its session has left (a free exclusive slot has one)."""
+    wanted = occupied_interval(slot.start, slot.end, kind)
+    session = session_key(kind, slot.start, slot.location_id)
+    seats = kind.max_group_size if session is not None else 1
+    for occupant in taken:
+        if not wanted.overlaps(occupant.interval):
+            continue
+        if session is None or occupant.session_key != session or occupant.interval != wanted:
+            return 0
+        seats -= 1
+    return max(seats, 0)
 
 
 async def _occupied(
@@ -63,7 +83,7 @@ async def _occupied(
     store: HoldStore,
     restore_tag: Callable[[str], Awaitable[int]],
     window: Interval,
-) -> dict[str, list[Interval]]:
+) -> dict[str, list[Occupied]]:
     tags = {c.id: shard_tag(catalog.org_id, c.id) for c in clinicians}
     occupancy = await store.occupied(tags, window)
     if occupancy.unrestored_tags:  # Redis started empty: booked slots come from SQL first

@@ -16,7 +16,7 @@ from app.domain.catalog import AppointmentType, Clinician, OrgCatalog
 from app.domain.limits import Limits
 from app.domain.principal import Principal
 from app.domain.records import Appointment, BookingDetails, Hold
-from app.domain.slots import occupied_interval, requested_slot
+from app.domain.slots import occupied_interval, requested_slot, session_key
 from app.errors import (
     HoldAlreadyConfirmed,
     HoldConfirmed,
@@ -90,6 +90,8 @@ class HoldService:
             start_time=slot.start,
             end_time=slot.end,
             occupied=occupied_interval(slot.start, slot.end, kind),
+            session_key=session_key(kind, slot.start, slot.location_id),
+            seats=kind.max_group_size,
         )
         await self.limits.admit(principal, new_hold_id=hold_id)
         outcome: Created | Taken | NotRestored | None = None
@@ -100,9 +102,7 @@ class HoldService:
                 await self.limits.free_hold(principal.key_id, hold_id)
         if not isinstance(outcome, Created):
             metrics.SLOT_CONFLICTS.inc()
-            raise SlotUnavailable(
-                "That slot overlaps another hold or appointment of the clinician."
-            )
+            raise SlotUnavailable(_why_unavailable(outcome))
         metrics.HOLDS_CREATED.inc()
         return outcome.hold
 
@@ -161,6 +161,12 @@ class HoldService:
         await self.limits.free_hold(api_key_id, hold_id)
         await self.appointments.hand_to_workers(appointment)
         return appointment
+
+
+def _why_unavailable(outcome: Taken | NotRestored | None) -> str:
+    if isinstance(outcome, Taken) and outcome.session_full:
+        return "Every seat of that session is taken."
+    return "That slot overlaps another hold or appointment of the clinician."
 
 
 def _resolve(catalog: OrgCatalog, request: HoldCreate) -> tuple[AppointmentType, Clinician]:

@@ -54,6 +54,7 @@ class Appointment:
     persisted_version: int = 0  # the version SQL is known to hold
     cancel_reason: str | None = None
     conflict_with: str | None = None  # SQL already had an overlapping appointment
+    session_key: str | None = None  # the group session whose seat this is; None: exclusive
 
     @property
     def is_remote(self) -> bool:

@@ -7,6 +7,7 @@ organisation's for remote blocks) and are stepped in wall-clock minutes from the
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,6 +47,20 @@ def occupied_interval(start: datetime, end: datetime, kind: AppointmentType) -> 
         start - timedelta(minutes=kind.buffer_before_minutes),
         end + timedelta(minutes=kind.buffer_after_minutes),
     )
+
+
+def session_key(kind: AppointmentType, start: datetime, location_id: str | None) -> str | None:
+    """What the seats of one group session share, or None for an exclusive type.
+
+    A session is one clinician's sitting of one group type at one place and start; the clinician
+    is implied by where the key is used (the clinician's own occupancy, or beside the
+    clinician's id in SQL). Sixteen hex digits of SHA-1 keep it short inside every seat's
+    occupancy entry while leaving collisions out of reach.
+    """
+    if kind.max_group_size <= 1:
+        return None
+    identity = f"{kind.id}|{location_id or ''}|{int(start.timestamp())}"
+    return hashlib.sha1(identity.encode()).hexdigest()[:16]
 
 
 def wall_clock_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime | None:

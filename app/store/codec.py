@@ -93,6 +93,7 @@ def appointment_from(fields: dict[str, str]) -> Appointment:
         persisted_version=int(fields.get("persisted", "0")),
         cancel_reason=fields.get("cancel_reason"),
         conflict_with=fields.get("conflict"),
+        session_key=fields.get("sess"),
     )
 
 
@@ -118,5 +119,6 @@ def appointment_fields(appointment: Appointment) -> dict[str, str]:
         "patient": booking.patient_id,
         "cancel_reason": appointment.cancel_reason,
         "conflict": appointment.conflict_with,
+        "sess": appointment.session_key,
     } | {name: getattr(booking, name) for name in BOOKING_FIELDS}
     return {name: value for name, value in fields.items() if value is not None}

@@ -29,6 +29,8 @@ class NewHold:
     start_time: datetime
     end_time: datetime
     occupied: Interval
+    session_key: str | None = None  # a seat of this group session; None: an exclusive hold
+    seats: int = 1  # how many holds and appointments the session may have
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class Created:
 @dataclass(frozen=True, slots=True)
 class Taken:
     by: str  # id of the hold or appointment in the way
+    session_full: bool = False  # every seat of the group session is taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +52,16 @@ class NotRestored:
 
 
 @dataclass(frozen=True, slots=True)
+class Occupied:
+    """One live hold or appointment: the clinician's time it takes, and its group session."""
+
+    interval: Interval
+    session_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Occupancy:
-    by_clinician: dict[str, list[Interval]]
+    by_clinician: dict[str, list[Occupied]]
     unrestored_tags: set[str]
 
 
@@ -89,6 +100,7 @@ class HoldStore:
         tag = tag_of(hold.id)
         args: list[Any] = [hold.id, record["ostart"], record["oend"]]
         args += [self.ttl_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
+        args += [hold.session_key or "", hold.seats]
         args += [item for pair in record.items() for item in pair]
         script_keys = [
             keys.occupancy(tag, hold.clinician_id),
@@ -99,8 +111,8 @@ class HoldStore:
         created, detail = await self._create(keys=script_keys, args=args)
         if created == -1:
             return NotRestored(tag)
-        if created == 0:
-            return Taken(by=detail.decode())
+        if created in (0, 2):
+            return Taken(by=detail.decode(), session_full=created == 2)
         fields = {k: str(v) for k, v in record.items()} | {"status": "active"}
         fields |= {"created": str(detail), "expires": str(detail + self.ttl_seconds)}
         return Created(codec.hold_from(hold.id, fields, now_ms=detail * 1000))
@@ -168,11 +180,11 @@ class HoldStore:
 
 def _live_intervals(
     members: Iterable[tuple[bytes, float]], now_ms: int, window: Interval
-) -> Iterable[Interval]:
+) -> Iterable[Occupied]:
     for member, score in members:
-        _, ends, expires = member.decode().split("|")
+        _, ends, expires, *session = member.decode().split("|")
         if expires != "0" and now_ms >= int(expires) * 1000:
             continue
         interval = Interval(codec.moment(score), codec.moment(ends))
         if interval.overlaps(window):
-            yield interval
+            yield Occupied(interval, session[0] if session else None)

@@ -6,12 +6,14 @@
 -- ARGV[3]  appointment id
 -- ARGV[4]  reason ('' for none)
 -- Returns {'ok', field, value, ...} with the whole record, or {'not_found'}.
-local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'cli', 'oend')
+local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'cli', 'oend', 'sess')
 if not record[1] or record[1] ~= ARGV[1] then return {'not_found'} end
 
 if record[2] == 'confirmed' then
   local time = redis.call('TIME')
-  redis.call('ZREM', ARGV[2] .. record[3], ARGV[3] .. '|' .. record[4] .. '|0')
+  local member = ARGV[3] .. '|' .. record[4] .. '|0'
+  if record[5] then member = member .. '|' .. record[5] end  -- a seat of a group session
+  redis.call('ZREM', ARGV[2] .. record[3], member)
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', time[1])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[4]) end
   redis.call('HINCRBY', KEYS[1], 'ver', 1)

@@ -12,7 +12,7 @@
 -- record, or {outcome} where outcome is 'not_found', 'released', 'expired' or
 -- 'already_confirmed'.
 local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend', 'ostart',
-                          'type', 'loc', 'start', 'end', 'key')
+                          'type', 'loc', 'start', 'end', 'key', 'sess')
 if not record[1] or record[1] ~= ARGV[1] then return {'not_found'} end
 local status = record[2]
 if status == 'confirmed' then return {'already_confirmed'} end
@@ -23,13 +23,16 @@ local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if now_ms >= tonumber(record[3]) * 1000 then return {'expired'} end
 
 local occupancy = ARGV[2] .. record[4]
-redis.call('ZREM', occupancy, ARGV[3] .. '|' .. record[5] .. '|' .. record[3])
-redis.call('ZADD', occupancy, record[6], ARGV[4] .. '|' .. record[5] .. '|0')
+-- A seat of a group session keeps its session key, so the appointment keeps its seat.
+local seat = record[12] and ('|' .. record[12]) or ''
+redis.call('ZREM', occupancy, ARGV[3] .. '|' .. record[5] .. '|' .. record[3] .. seat)
+redis.call('ZADD', occupancy, record[6], ARGV[4] .. '|' .. record[5] .. '|0' .. seat)
 redis.call('HSET', KEYS[1], 'status', 'confirmed', 'apt', ARGV[4], 'ended', time[1])
 redis.call('HSET', KEYS[2], 'id', ARGV[4], 'hold', ARGV[3], 'org', record[1], 'cli', record[4],
            'type', record[7], 'loc', record[8], 'start', record[9], 'end', record[10],
            'ostart', record[6], 'oend', record[5], 'status', 'confirmed',
            'created', time[1], 'updated', time[1], 'ver', 1, unpack(ARGV, 5))
+if record[12] then redis.call('HSET', KEYS[2], 'sess', record[12]) end
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZADD', KEYS[4], time[1], ARGV[4])
 local appointment = redis.call('HGETALL', KEYS[2])

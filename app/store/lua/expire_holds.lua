@@ -11,14 +11,16 @@ local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local results = {}
 for i = 2, #ARGV do
   local hold_id, record_key = ARGV[i], KEYS[i]
-  local record = redis.call('HMGET', record_key, 'status', 'expires', 'cli', 'oend')
+  local record = redis.call('HMGET', record_key, 'status', 'expires', 'cli', 'oend', 'sess')
   if record[1] ~= 'active' then
     redis.call('ZREM', KEYS[1], hold_id)
     results[#results + 1] = -1
   elseif now_ms < tonumber(record[2]) * 1000 then
     results[#results + 1] = -2
   else
-    redis.call('ZREM', ARGV[1] .. record[3], hold_id .. '|' .. record[4] .. '|' .. record[2])
+    local member = hold_id .. '|' .. record[4] .. '|' .. record[2]
+    if record[5] then member = member .. '|' .. record[5] end  -- a seat of a group session
+    redis.call('ZREM', ARGV[1] .. record[3], member)
     redis.call('ZREM', KEYS[1], hold_id)
     redis.call('HSET', record_key, 'status', 'expired', 'ended', time[1])
     results[#results + 1] = now_ms - tonumber(record[2]) * 1000

@@ -6,7 +6,8 @@
 -- ARGV[3]  hold id
 -- Returns {outcome, API key id of the hold}; outcome is 'released' (now or before),
 -- 'not_found', 'expired' or 'confirmed'.
-local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend', 'key')
+local record = redis.call('HMGET', KEYS[1], 'org', 'status', 'expires', 'cli', 'oend', 'key',
+                          'sess')
 if not record[1] or record[1] ~= ARGV[1] then return {'not_found', ''} end
 local status = record[2]
 if status ~= 'active' then return {status, record[6]} end
@@ -15,7 +16,9 @@ local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 if now_ms >= tonumber(record[3]) * 1000 then return {'expired', record[6]} end
 
-redis.call('ZREM', ARGV[2] .. record[4], ARGV[3] .. '|' .. record[5] .. '|' .. record[3])
+local member = ARGV[3] .. '|' .. record[5] .. '|' .. record[3]
+if record[7] then member = member .. '|' .. record[7] end  -- a seat of a group session
+redis.call('ZREM', ARGV[2] .. record[4], member)
 redis.call('HSET', KEYS[1], 'status', 'released', 'ended', time[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
 return {'released', record[6]}

@@ -14,8 +14,9 @@ for i = 2, #ARGV do
       redis.call('HSET', key, field, tostring(value))
     end
     if record['status'] == 'confirmed' then
-      redis.call('ZADD', occupancy, record['ostart'],
-                 record['id'] .. '|' .. record['oend'] .. '|0')
+      local member = record['id'] .. '|' .. record['oend'] .. '|0'
+      if record['sess'] then member = member .. '|' .. record['sess'] end
+      redis.call('ZADD', occupancy, record['ostart'], member)
     end
     restored = restored + 1
   end
