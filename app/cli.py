@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--reuse-port", action="store_true", help="let several API processes share the port"
     )
+    serve.add_argument(
+        "--processes", type=int, metavar="N", help="run N API processes on the port (prefork)"
+    )
+    # Set by the --processes parent on each child it starts; not for people.
+    serve.add_argument("--child-of", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     migrate_command = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -59,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="Prometheus endpoint (default HOLDS_WORKER_METRICS_PORT)"
     )
     worker.add_argument(
-        "--check", action="store_true", help="exit 0 if a worker reported healthy recently"
+        "--check",
+        action="store_true",
+        help="exit 0 if the worker whose metrics are on --metrics-port is healthy",
     )
     worker.set_defaults(run=_worker)
 
@@ -116,10 +124,7 @@ def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    async def nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
-        del sessions  # _with_database has migrated; that is all this command does
-
-    _with_database(nothing)
+    _with_database(_migrated)
     print("database schema is up to date")
     return 0
 
@@ -174,6 +179,12 @@ def _worker(args: argparse.Namespace) -> int:
     from workers import main as worker_main  # only this command needs the worker code
 
     settings = Settings()
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    if args.check:
+        if not port:
+            print("error: --check asks the worker's metrics port, and it is 0", file=sys.stderr)
+            return 2
+        return worker_main.check(args.metrics_host, port)
     if not settings.redis_url:
         print(
             "error: holds worker needs HOLDS_REDIS_URL "
@@ -181,10 +192,9 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.check:
-        return worker_main.check(settings)
-    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
-    return worker_main.run(settings, args.metrics_host, port)
+    # A port named on the command line is that port or none; the setting is where to start.
+    exact = args.metrics_port is not None
+    return worker_main.run(settings, args.metrics_host, port, exact_port=exact)
 
 
 def _loadtest(args: argparse.Namespace) -> int:
@@ -217,6 +227,12 @@ def _loadtest(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
+    if args.processes is not None:
+        return _serve_group(args, settings)
+    if args.child_of is not None:
+        from app import prefork  # only a --processes child needs it
+
+        prefork.tie_to_parent(args.child_of)
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
@@ -227,7 +243,10 @@ def _serve(args: argparse.Namespace) -> int:
             _prepare_demo()
         _use_uvloop()
         app = create_app(settings, with_worker=embedded is not None)
-        print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
+        if args.child_of is None:
+            print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
+        else:
+            app.on_response_prepare.append(_process_id_header)
         web.run_app(
             app,
             host=args.host,
@@ -240,6 +259,54 @@ def _serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
+    """`holds serve --processes N`: see app/prefork.py."""
+    from app import prefork
+    from workers import main as worker_main
+
+    if args.processes < 1:
+        print("error: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if not prefork.port_is_free(args.host, args.port):
+        print(f"error: {args.host}:{args.port} is in use by another program", file=sys.stderr)
+        return 1
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        settings = settings.model_copy(update={"redis_url": embedded.start()})
+        print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
+    try:
+        # Once here, so that N children starting together do not race to migrate.
+        if args.demo:
+            _prepare_demo()
+        else:
+            _with_database(_migrated)
+        env = os.environ | {"HOLDS_REDIS_URL": settings.redis_url}
+        group = prefork.Group(prefork.child_command(args.host, args.port), args.processes, env)
+        worker = None
+        if embedded is not None:  # the group's one worker, with its endpoint as `holds worker`'s
+
+            async def worker(stopping: asyncio.Event) -> None:
+                port = settings.worker_metrics_port
+                await worker_main.serve_worker(settings, stopping, "127.0.0.1", port)
+
+        where = f"http://{args.host}:{args.port}{settings.base_path}"
+        print(f"holds API on {where} ({args.processes} processes)", flush=True)
+        return asyncio.run(prefork.run(group, worker))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _migrated(sessions: async_sessionmaker[AsyncSession]) -> None:
+    del sessions  # _with_database has migrated; that is all this step needs
+
+
+async def _process_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Which API process of a --processes group answered: shows how connections spread."""
+    response.headers["X-Holds-Process"] = str(os.getpid())
 
 
 def _use_uvloop() -> None:
