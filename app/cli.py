@@ -1,4 +1,8 @@
-"""The `holds` command: serve the API, load catalogs, manage API keys."""
+"""The `holds` command: serve the API, load catalogs, manage API keys.
+
+Each command imports what it needs when it runs: `holds worker --check`, a container's health
+check every few seconds, then starts in a fraction of the time the API's imports take.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
-
-from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING, TypeVar
 
 from app import logs
-from app.catalog.loader import load_catalog, read_catalog_file
 from app.config import Settings
-from app.db import keys_repo
-from app.db.engine import create_engine, migrate, session_factory
-from app.embedded_redis import EmbeddedRedis
 from app.errors import CatalogError
-from app.web.app import create_app
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 T = TypeVar("T")
 DEMO_ORG_ID = "org_5f0c1d2e-e89b-12d3-a456-426614170000"
@@ -33,9 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except (CatalogError, keys_repo.KeyCommandError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors the user can fix from their message alone: one line, no traceback."""
+    from app.db.keys_repo import KeyCommandError
+
+    return (CatalogError, KeyCommandError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    from app.db.engine import create_engine, migrate, session_factory
+
     async def run() -> T:
         engine = create_engine(Settings().effective_database_url)
         try:
@@ -130,6 +141,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _catalog_load(args: argparse.Namespace) -> int:
+    from app.catalog.loader import load_catalog, read_catalog_file
+
     text = read_catalog_file(args.file)
     for line in _with_database(lambda sessions: load_catalog(sessions, text)):
         print(line)
@@ -137,6 +150,8 @@ def _catalog_load(args: argparse.Namespace) -> int:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
+    from app.db import keys_repo
+
     scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
 
     async def create(sessions: async_sessionmaker[AsyncSession]) -> str:
@@ -151,6 +166,8 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
+    from app.db import keys_repo
+
     async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
         async with sessions() as session:
             found = await keys_repo.list_keys(session, args.org)
@@ -166,6 +183,8 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
+    from app.db import keys_repo
+
     async def revoke(sessions: async_sessionmaker[AsyncSession]) -> str:
         async with sessions.begin() as session:
             row = await keys_repo.revoke_key(session, args.key)
@@ -176,15 +195,17 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from workers import main as worker_main  # only this command needs the worker code
-
     settings = Settings()
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
     if args.check:
+        from workers.health import check  # light: run by container health checks
+
         if not port:
             print("error: --check asks the worker's metrics port, and it is 0", file=sys.stderr)
             return 2
-        return worker_main.check(args.metrics_host, port)
+        return check(args.metrics_host, port)
+    from workers import main as worker_main  # only this command needs the worker code
+
     if not settings.redis_url:
         print(
             "error: holds worker needs HOLDS_REDIS_URL "
@@ -226,6 +247,11 @@ def _loadtest(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from app.embedded_redis import EmbeddedRedis
+    from app.web.app import create_app
+
     settings = Settings()
     if args.processes is not None:
         return _serve_group(args, settings)
@@ -264,6 +290,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
     """`holds serve --processes N`: see app/prefork.py."""
     from app import prefork
+    from app.embedded_redis import EmbeddedRedis
     from workers import main as worker_main
 
     if args.processes < 1:
@@ -319,6 +346,9 @@ def _use_uvloop() -> None:
 
 
 def _prepare_demo() -> None:
+    from app.catalog.loader import load_catalog
+    from app.db import keys_repo
+
     demo = resources.files("app.catalog").joinpath("demo.json")
 
     async def prepare(sessions: async_sessionmaker[AsyncSession]) -> str:

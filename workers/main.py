@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import logging
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from aiohttp import web
@@ -242,22 +239,3 @@ async def _stop(worker: Worker, running: asyncio.Task[None]) -> None:
             await asyncio.wait_for(step, SHUTDOWN_SECONDS)
         except (Exception, asyncio.CancelledError) as exc:
             log.info("shutdown step ended early", extra={"step": name, "error": repr(exc)})
-
-
-def check(host: str, port: int) -> int:
-    """`holds worker --check`: 0 when the worker whose endpoint is on `port` of this host is
-    healthy (its own record, not the queue's), 1 when it is not or nothing answers there."""
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"  # a worker listening on every address answers on loopback
-    url = f"http://{host}:{port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        print(f"unhealthy: {url} answered {exc.code}", flush=True)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"unhealthy: no worker answers on {url} ({exc})", flush=True)
-        return 1
-    print(f"healthy: worker {body.get('pid')} on {url}", flush=True)
-    return 0
