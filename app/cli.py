@@ -247,14 +247,13 @@ def _loadtest(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.processes is not None:
+        return _serve_group(args, settings)
     from aiohttp import web
 
     from app.embedded_redis import EmbeddedRedis
     from app.web.app import create_app
-
-    settings = Settings()
-    if args.processes is not None:
-        return _serve_group(args, settings)
     if args.child_of is not None:
         from app import prefork  # only a --processes child needs it
 
@@ -291,7 +290,6 @@ def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
     """`holds serve --processes N`: see app/prefork.py."""
     from app import prefork
     from app.embedded_redis import EmbeddedRedis
-    from workers import main as worker_main
 
     if args.processes < 1:
         print("error: --processes must be at least 1", file=sys.stderr)
@@ -314,6 +312,7 @@ def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
         group = prefork.Group(prefork.child_command(args.host, args.port), args.processes, env)
         worker = None
         if embedded is not None:  # the group's one worker, with its endpoint as `holds worker`'s
+            from workers import main as worker_main
 
             async def worker(stopping: asyncio.Event) -> None:
                 port = settings.worker_metrics_port
