@@ -167,6 +167,10 @@ async def test_two_then_three_workers_with_default_settings_on_one_host_all_run_
     await asyncio.sleep(max(0.0, ALIVE_FOR_SECONDS - (time.monotonic() - started)))
     assert [process.poll() for process in workers.processes] == [None] * 3
     assert set(workers.ports()) == {process.pid for process in workers.processes}
+    moved = [process for process in workers.processes if ports[process.pid] != workers.base_port]
+    for process in moved:
+        where = f"metrics port {workers.base_port} is taken; serving on {ports[process.pid]}"
+        assert where in workers.log(process)
 
 
 async def test_a_worker_whose_metrics_port_is_taken_logs_it_and_works_on(
