@@ -254,6 +254,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.embedded_redis import EmbeddedRedis
     from app.web.app import create_app
+
     if args.child_of is not None:
         from app import prefork  # only a --processes child needs it
 
