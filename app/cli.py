@@ -304,10 +304,11 @@ def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"redis_url": embedded.start()})
         print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
     try:
-        # Once here, so that N children starting together do not race to migrate.
+        # Each child migrates at start, as every `holds serve` does (safe when several start at
+        # once); the parent does so first only when its own worker or the demo needs the schema.
         if args.demo:
             _prepare_demo()
-        else:
+        elif embedded is not None:
             _with_database(_migrated)
         env = os.environ | {"HOLDS_REDIS_URL": settings.redis_url}
         group = prefork.Group(prefork.child_command(args.host, args.port), args.processes, env)
