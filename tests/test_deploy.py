@@ -34,7 +34,7 @@ def test_run_local_starts_everything_and_stops_it(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        # Five interpreters start on two cores; on a busy machine that alone takes half a minute.
+        # Six interpreters start on two cores; on a busy machine that alone takes half a minute.
         _wait_until_ready(f"http://127.0.0.1:{port}/readyz", within=60)
         # redis-server, holds serve --processes 2 and its two children, 2 workers
         assert len(_processes_of(script.pid)) >= 6
