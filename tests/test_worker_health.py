@@ -205,10 +205,11 @@ async def _appointments_in_sql(api: Api, count: int) -> bool:
 async def test_check_fails_for_a_dead_worker_while_the_one_beside_it_passes(
     workers: Workers,
 ) -> None:
-    alive = workers.start()
-    await workers.wait_until_healthy()  # so that it has the default port
-    dead = workers.start()
+    for _ in range(2):
+        workers.start()
     ports = await workers.wait_until_healthy()
+    # The one on the default port lives on; the other dies.
+    alive, dead = sorted(workers.processes, key=lambda process: ports[process.pid])
     dead.send_signal(signal.SIGKILL)
     dead.wait()
     assert await _queue_health_recorded(workers)  # the queue-wide record still says healthy

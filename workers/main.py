@@ -171,9 +171,11 @@ async def open_endpoint(
     await runner.setup()
     last = port if exact else min(port + METRICS_PORT_SCAN - 1, 65535)
     for candidate in range(port, last + 1):
+        site = web.TCPSite(runner, host, candidate)
         try:
-            await web.TCPSite(runner, host, candidate).start()
+            await site.start()
         except OSError as exc:
+            await site.stop()  # the runner registered it before binding
             if exc.errno != errno.EADDRINUSE:
                 raise
             continue
