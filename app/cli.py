@@ -1,26 +1,27 @@
-"""The `holds` command: serve the API, load catalogs, manage API keys."""
+"""The `holds` command: serve the API, load catalogs, manage API keys.
+
+Each command imports what it needs when it runs: `holds worker --check`, a container's health
+check every few seconds, then starts in a fraction of the time the API's imports take.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
-
-from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING, TypeVar
 
 from app import logs
-from app.catalog.loader import load_catalog, read_catalog_file
 from app.config import Settings
-from app.db import keys_repo
-from app.db.engine import create_engine, migrate, session_factory
-from app.embedded_redis import EmbeddedRedis
 from app.errors import CatalogError
-from app.web.app import create_app
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 T = TypeVar("T")
 DEMO_ORG_ID = "org_5f0c1d2e-e89b-12d3-a456-426614170000"
@@ -32,9 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except (CatalogError, keys_repo.KeyCommandError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors the user can fix from their message alone: one line, no traceback."""
+    from app.db.keys_repo import KeyCommandError
+
+    return (CatalogError, KeyCommandError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--reuse-port", action="store_true", help="let several API processes share the port"
     )
+    serve.add_argument(
+        "--processes", type=int, metavar="N", help="run N API processes on the port (prefork)"
+    )
+    # Set by the --processes parent on each child it starts; not for people.
+    serve.add_argument("--child-of", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     migrate_command = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -59,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="Prometheus endpoint (default HOLDS_WORKER_METRICS_PORT)"
     )
     worker.add_argument(
-        "--check", action="store_true", help="exit 0 if a worker reported healthy recently"
+        "--check",
+        action="store_true",
+        help="exit 0 if the worker whose metrics are on --metrics-port is healthy",
     )
     worker.set_defaults(run=_worker)
 
@@ -104,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    from app.db.engine import create_engine, migrate, session_factory
+
     async def run() -> T:
         engine = create_engine(Settings().effective_database_url)
         try:
@@ -116,15 +135,14 @@ def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    async def nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
-        del sessions  # _with_database has migrated; that is all this command does
-
-    _with_database(nothing)
+    _with_database(_migrated)
     print("database schema is up to date")
     return 0
 
 
 def _catalog_load(args: argparse.Namespace) -> int:
+    from app.catalog.loader import load_catalog, read_catalog_file
+
     text = read_catalog_file(args.file)
     for line in _with_database(lambda sessions: load_catalog(sessions, text)):
         print(line)
@@ -132,6 +150,8 @@ def _catalog_load(args: argparse.Namespace) -> int:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
+    from app.db import keys_repo
+
     scopes = [scope.strip() for scope in args.scopes.split(",") if scope.strip()]
 
     async def create(sessions: async_sessionmaker[AsyncSession]) -> str:
@@ -146,6 +166,8 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
+    from app.db import keys_repo
+
     async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
         async with sessions() as session:
             found = await keys_repo.list_keys(session, args.org)
@@ -161,6 +183,8 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
+    from app.db import keys_repo
+
     async def revoke(sessions: async_sessionmaker[AsyncSession]) -> str:
         async with sessions.begin() as session:
             row = await keys_repo.revoke_key(session, args.key)
@@ -171,9 +195,17 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    settings = Settings()
+    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
+    if args.check:
+        from workers.health import check  # light: run by container health checks
+
+        if not port:
+            print("error: --check asks the worker's metrics port, and it is 0", file=sys.stderr)
+            return 2
+        return check(args.metrics_host, port)
     from workers import main as worker_main  # only this command needs the worker code
 
-    settings = Settings()
     if not settings.redis_url:
         print(
             "error: holds worker needs HOLDS_REDIS_URL "
@@ -181,10 +213,9 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.check:
-        return worker_main.check(settings)
-    port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
-    return worker_main.run(settings, args.metrics_host, port)
+    # A port named on the command line is that port or none; the setting is where to start.
+    exact = args.metrics_port is not None
+    return worker_main.run(settings, args.metrics_host, port, exact_port=exact)
 
 
 def _loadtest(args: argparse.Namespace) -> int:
@@ -217,6 +248,17 @@ def _loadtest(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
+    if args.processes is not None:
+        return _serve_group(args, settings)
+    from aiohttp import web
+
+    from app.embedded_redis import EmbeddedRedis
+    from app.web.app import create_app
+
+    if args.child_of is not None:
+        from app import prefork  # only a --processes child needs it
+
+        prefork.tie_to_parent(args.child_of)
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
@@ -227,7 +269,10 @@ def _serve(args: argparse.Namespace) -> int:
             _prepare_demo()
         _use_uvloop()
         app = create_app(settings, with_worker=embedded is not None)
-        print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
+        if args.child_of is None:
+            print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
+        else:
+            app.on_response_prepare.append(_process_id_header)
         web.run_app(
             app,
             host=args.host,
@@ -242,6 +287,56 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
+    """`holds serve --processes N`: see app/prefork.py."""
+    from app import prefork
+    from app.embedded_redis import EmbeddedRedis
+
+    if args.processes < 1:
+        print("error: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if not prefork.port_is_free(args.host, args.port):
+        print(f"error: {args.host}:{args.port} is in use by another program", file=sys.stderr)
+        return 1
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        settings = settings.model_copy(update={"redis_url": embedded.start()})
+        print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
+    try:
+        # Each child migrates at start, as every `holds serve` does (safe when several start at
+        # once); the parent does so first only when its own worker or the demo needs the schema.
+        if args.demo:
+            _prepare_demo()
+        elif embedded is not None:
+            _with_database(_migrated)
+        env = os.environ | {"HOLDS_REDIS_URL": settings.redis_url}
+        group = prefork.Group(prefork.child_command(args.host, args.port), args.processes, env)
+        worker = None
+        if embedded is not None:  # the group's one worker, with its endpoint as `holds worker`'s
+            from workers import main as worker_main
+
+            async def worker(stopping: asyncio.Event) -> None:
+                port = settings.worker_metrics_port
+                await worker_main.serve_worker(settings, stopping, "127.0.0.1", port)
+
+        where = f"http://{args.host}:{args.port}{settings.base_path}"
+        print(f"holds API on {where} ({args.processes} processes)", flush=True)
+        return asyncio.run(prefork.run(group, worker))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _migrated(sessions: async_sessionmaker[AsyncSession]) -> None:
+    del sessions  # _with_database has migrated; that is all this step needs
+
+
+async def _process_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Which API process of a --processes group answered: shows how connections spread."""
+    response.headers["X-Holds-Process"] = str(os.getpid())
+
+
 def _use_uvloop() -> None:
     """uvloop's event loop serves more requests per core than asyncio's own (see README)."""
     try:
@@ -252,6 +347,9 @@ def _use_uvloop() -> None:
 
 
 def _prepare_demo() -> None:
+    from app.catalog.loader import load_catalog
+    from app.db import keys_repo
+
     demo = resources.files("app.catalog").joinpath("demo.json")
 
     async def prepare(sessions: async_sessionmaker[AsyncSession]) -> str:

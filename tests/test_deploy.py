@@ -1,17 +1,15 @@
-"""deploy/: one command starts Redis, API processes and workers; the worker health check."""
+"""deploy/: one command starts Redis, API processes and workers, and stops them all."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from app.embedded_redis import free_port
-from tests.conftest import StartWorker
 
 ROOT = Path(__file__).parents[1]
 
@@ -36,8 +34,10 @@ def test_run_local_starts_everything_and_stops_it(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        _wait_until_ready(f"http://127.0.0.1:{port}/readyz", within=30)
-        assert len(_processes_of(script.pid)) >= 5  # redis-server, 2 API processes, 2 workers
+        # Six interpreters start on two cores; on a busy machine that alone takes half a minute.
+        _wait_until_ready(f"http://127.0.0.1:{port}/readyz", within=60)
+        # redis-server, holds serve --processes 2 and its two children, 2 workers
+        assert len(_processes_of(script.pid)) >= 6
     finally:
         script.send_signal(signal.SIGTERM)
         script.wait(timeout=30)
@@ -62,21 +62,3 @@ def _wait_until_ready(url: str, within: float) -> None:
 def _processes_of(session_id: int) -> list[str]:
     found = subprocess.run(["pgrep", "-s", str(session_id)], capture_output=True, text=True)
     return found.stdout.split()
-
-
-def _check(redis_url: str) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOLDS_")}
-    env["HOLDS_REDIS_URL"] = redis_url
-    command = [sys.executable, "-m", "app", "worker", "--check"]
-    return subprocess.run(command, env=env, capture_output=True).returncode
-
-
-def test_worker_check_fails_with_no_worker(redis_url: str) -> None:
-    assert _check(redis_url) == 1
-
-
-def test_worker_check_passes_with_a_running_worker(
-    redis_url: str, start_worker: StartWorker
-) -> None:
-    start_worker()
-    assert _check(redis_url) == 0
