@@ -34,11 +34,12 @@ Two backends run the same machine:
   for the next second, after which all its holds have expired. A failure on Redis' clock may
   be reported as flaky: that clock does not replay.
 
-What it costs: fakeredis is no faster than Redis here. A step costs about 2 ms of CPU on
-either, half of it hypothesis' own, and fakeredis spends as long parsing and running commands
-in Python as a real redis-server takes to answer over loopback. Its worth is the clock. The
-counts below keep the file near 30 s on an idle machine; HOLDS_STORE_MODEL_EXAMPLES asks for
-a longer fakeredis run (e.g. 5000 before changing a script).
+What it costs: fakeredis is no faster than Redis here. A step (the operation and the check
+after it) costs a few milliseconds of CPU, about a third of it hypothesis' own and a quarter
+fakeredis parsing and running commands in Python, so a sequence costs about as much as on a
+real redis-server over loopback. fakeredis' worth is its clock. The counts below keep the file
+near 30 s on an idle machine; HOLDS_STORE_MODEL_EXAMPLES asks for a longer fakeredis run (say
+5000, before changing a script).
 
 Where fakeredis differs from Redis for what these scripts use, that part is proven on Redis:
 
@@ -129,8 +130,8 @@ HOLD_REQUESTS: dict[str, st.SearchStrategy[Any]] = {
 UNTIL = ("a while", "1 ms before an expires_at", "an expires_at")
 REAL_RETENTION = 3600
 # Sequences per run, and most steps per sequence: within the suite's budget (see above).
-FAKE_EXAMPLES = int(os.environ.get("HOLDS_STORE_MODEL_EXAMPLES", 500))
-REDIS_EXAMPLES, REDIS_CLOCK_EXAMPLES, STEPS = 200, 15, 10
+FAKE_EXAMPLES = int(os.environ.get("HOLDS_STORE_MODEL_EXAMPLES", 400))
+REDIS_EXAMPLES, REDIS_CLOCK_EXAMPLES, STEPS = 150, 15, 10
 
 
 class Backend:
@@ -513,7 +514,7 @@ REQUIRED = [
     "read none: gone after the retention",
 ]  # fmt: skip
 REQUIRED_ON_REDIS = [
-    "created", "create refused: taken", "read active", "read released", "read none",
+    "created", "create refused: taken", "read active", "read none",
     "release: released", "release: not_found", "release: confirmed", "confirmed",
     "confirm refused: not_found", "confirm refused: released",
     "confirm refused: already_confirmed", "cancel: done", "cancel: not found", "expire: -1",
