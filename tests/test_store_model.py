@@ -47,8 +47,10 @@ Where fakeredis differs from Redis for what these scripts use, that part is prov
   millisecond a hold record's TTL runs out is not well defined on fakeredis: its clock never
   stops there (`FakeRedisBackend.advance_to` steps past it). Only fakeredis tests the record
   disappearing after the retention period (Redis would have to wait `ttl + retention`).
-- fakeredis freezes nothing by itself: a script's `TIME` and its key expiry read `time.time()`
-  separately. The patched clock makes them agree; on Redis they agree because Redis says so.
+- fakeredis reads `time.time()` afresh for a script's `TIME`, and once per command for key
+  expiry; Redis expires keys by the time the script started. With the patched clock the two
+  agree exactly; on Redis they differ by the script's own microseconds, which no answer here
+  depends on.
 - Real-clock behaviour (a hold expiring while requests are in flight, `TIME` with microseconds)
   is only on Redis.
 
