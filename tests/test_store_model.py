@@ -58,7 +58,8 @@ Adding an operation (the next issues' extend, group seats):
 
 1. give `StoreModel` a method for it that takes `now`, returns what the store must answer in the
    store's types and updates the model (extend: the new `expires_at` is
-   `min(now + ttl, created + max lifetime)` and the hold stays in the expiry index);
+   `min(now + ttl, created + max lifetime)`, the hold stays in the expiry index under its new
+   time, and `StoreModel.record` must know when the record's own TTL now runs out);
 2. add a `@rule` here that builds the request, calls `self.observe(store call, model method)`
    and counts what happened in `self.seen`; take holds from the `holds` bundle;
 3. group seats: the model decides collisions in one place, `StoreModel.blocking` (let up to N
