@@ -8,8 +8,9 @@ so a test compares with `==`. Where an answer is not one value but any of a set 
 hold `Taken` names) or a range (a cleanup lag measured by a clock the test does not control), the
 expected value is a `OneOf` or an `InRange`, which compare equal to every value they allow.
 
-The one rule that decides whether two bookings collide is `StoreModel.blocking`: change it there
-(for group seats, say) and every operation follows.
+The one rule that decides whether two bookings collide is `StoreModel.blocking`: the seats of
+one group session (same session key, same occupied interval) share it up to the session's size,
+nothing else overlaps; every operation follows from it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.domain.records import Appointment, BookingDetails, Hold
-from app.domain.slots import Interval
 from app.ids import shard_tag
 from app.store.codec import epoch, moment
-from app.store.holds import Created, NewHold, Taken
+from app.store.holds import Created, NewHold, Occupied, Taken
 
 
 @dataclass(frozen=True)
@@ -127,37 +127,50 @@ class StoreModel:
         assert not now.lo_ms <= gone_after < now.hi_ms, "the test cannot tell: a longer retention"
         return record if now.lo_ms <= gone_after else None
 
-    def live(self, diary: Diary, now: Now) -> list[tuple[Interval, str]]:
-        """The diary's occupied intervals and their owners: active holds until the second of
-        their expires_at, confirmed appointments until cancelled."""
+    def live(self, diary: Diary, now: Now) -> list[tuple[Occupied, str]]:
+        """The diary's occupied intervals (with their group session) and their owners: active
+        holds until the second of their expires_at, confirmed appointments until cancelled."""
         found = [
-            (record.new.occupied, hold_id)
+            (Occupied(record.new.occupied, record.new.session_key), hold_id)
             for hold_id, record in self.holds.items()
             if record.diary == diary and record.status == "active" and now.second < record.expires
         ]
         found += [
-            (appointment.hold.occupied, appointment.id)
+            (Occupied(appointment.hold.occupied, appointment.hold.session_key), appointment.id)
             for appointment in self.appointments.values()
             if Diary(appointment.hold.org_id, appointment.hold.clinician_id) == diary
             and appointment.status == "confirmed"
         ]
-        return sorted(found, key=lambda pair: (pair[0].start, pair[1]))
+        return sorted(found, key=lambda pair: (pair[0].interval.start, pair[1]))
 
-    def occupancy(self, diary: Diary, now: Now) -> list[Interval]:
-        return [interval for interval, _ in self.live(diary, now)]
+    def occupancy(self, diary: Diary, now: Now) -> list[Occupied]:
+        return [occupied for occupied, _ in self.live(diary, now)]
 
-    def blocking(self, new: NewHold, now: Now) -> set[str]:
-        """Owners of the live intervals a new hold may not overlap."""
+    def blocking(self, new: NewHold, now: Now) -> Taken | None:
+        """Why a new hold cannot be made (whom it overlaps, or its full session), or None."""
         diary = Diary(new.org_id, new.clinician_id)
-        live = self.live(diary, now)
-        return {owner for interval, owner in live if interval.overlaps(new.occupied)}
+        overlapping = [
+            (occupied, owner)
+            for occupied, owner in self.live(diary, now)
+            if occupied.interval.overlaps(new.occupied)
+        ]
+        seat = Occupied(new.occupied, new.session_key)
+        others = {
+            owner for occupied, owner in overlapping if new.session_key is None or occupied != seat
+        }
+        if others:
+            return Taken(by=OneOf(frozenset(others)))  # type: ignore[arg-type]
+        if len(overlapping) >= new.seats:
+            seats = frozenset(owner for _, owner in overlapping)
+            return Taken(by=OneOf(seats), session_full=True)  # type: ignore[arg-type]
+        return None
 
     # The operations, each answering as the store must.
 
     def create(self, new: NewHold, now: Now) -> Created | Taken:
         blocking = self.blocking(new, now)
-        if blocking:
-            return Taken(by=OneOf(frozenset(blocking)))  # type: ignore[arg-type]
+        if blocking is not None:
+            return blocking
         record = HoldRecord(new, now.lo_ms, "active", now.second + self.ttl_seconds)
         self.holds[new.id] = record
         self.expiry_index.setdefault(record.diary.tag, set()).add(new.id)
@@ -282,6 +295,7 @@ class StoreModel:
             occupied=hold.occupied,
             version=appointment.version,
             cancel_reason=appointment.cancel_reason,
+            session_key=hold.session_key,
         )
 
 

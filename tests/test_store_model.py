@@ -62,9 +62,10 @@ Adding an operation (the next issues' extend, group seats):
    time, and `StoreModel.record` must know when the record's own TTL now runs out);
 2. add a `@rule` here that builds the request, calls `self.observe(store call, model method)`
    and counts what happened in `self.seen`; take holds from the `holds` bundle;
-3. group seats: the model decides collisions in one place, `StoreModel.blocking` (let up to N
-   holds of one session share an interval), and `no_overlaps` below becomes "overlapping
-   intervals form one session of at most N"; draw a group size with the other create inputs.
+Group seats are in: a create draws a session size (1 is exclusive), `StoreModel.blocking` lets
+up to that many holds of one session share its interval exactly, `hold_the_same_again` asks for
+another seat of a session (or a full one), and `no_overlaps` allows overlap only as one
+session's seats.
 Add the new outcomes to the `REQUIRED` lists so a run that never reaches them fails.
 """
 
@@ -77,6 +78,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -100,7 +102,7 @@ from app.domain.slots import Interval
 from app.ids import tag_of
 from app.store import keys
 from app.store.appointments import AppointmentStore
-from app.store.holds import Created, HoldStore, NewHold, Occupancy
+from app.store.holds import Created, HoldStore, NewHold, Occupancy, Occupied, Taken
 from app.store.pipeline import AutoPipeline
 from app.store.upkeep import UpkeepStore
 from tests.store_model import Diary, Now, StoreModel
@@ -129,12 +131,15 @@ HOLD_REQUESTS: dict[str, st.SearchStrategy[Any]] = {
     "buffer_before": st.sampled_from((0, 5, 15)),
     "buffer_after": st.sampled_from((0, 5, 15)),
     "remote": st.booleans(),
+    # A group session's size; 1 is an exclusive hold. The session is (duration, place, start),
+    # whatever the buffers, so seats with other buffers meet and must be refused.
+    "seats": st.sampled_from((1, 1, 2, 3)),
 }
 UNTIL = ("a while", "1 ms before an expires_at", "an expires_at")
 REAL_RETENTION = 3600
 # Sequences per run, and most steps per sequence: within the suite's budget (see above).
 FAKE_EXAMPLES = int(os.environ.get("HOLDS_STORE_MODEL_EXAMPLES", 400))
-REDIS_EXAMPLES, REDIS_CLOCK_EXAMPLES, STEPS = 150, 15, 10
+REDIS_EXAMPLES, REDIS_CLOCK_EXAMPLES, STEPS = 250, 15, 10
 
 
 class Backend:
@@ -327,23 +332,36 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(target=holds, **HOLD_REQUESTS)
     def create_hold(
         self, diary: Diary, slot: int, minutes: int, buffer_before: int, buffer_after: int,
-        remote: bool,
+        remote: bool, seats: int,
     ) -> str:  # fmt: skip
         start = FIRST_START + timedelta(minutes=15 * slot)
         end = start + timedelta(minutes=minutes)
         occupied = Interval(
             start - timedelta(minutes=buffer_before), end + timedelta(minutes=buffer_after)
         )
+        session = f"{minutes}.{remote}.{slot}" if seats > 1 else None
         new = NewHold(
             self.new_id("hold", diary.tag), diary.org_id, "key_1", f"type_{minutes}",
-            diary.clinician_id, None if remote else "loc_1", start, end, occupied,
+            diary.clinician_id, None if remote else "loc_1", start, end, occupied, session, seats,
         )  # fmt: skip
         self.requests[new.id] = new
         outcome = self.observe(
             lambda: self.backend.holds.create(new), lambda m, now: m.create(new, now)
         )
-        self.seen["created" if isinstance(outcome, Created) else "create refused: taken"] += 1
+        self.seen[_create_outcome(outcome, new)] += 1
         return new.id  # a refused hold's id too: it must not exist
+
+    @rule(target=holds, hold_id=holds)
+    def hold_the_same_again(self, hold_id: str) -> str:
+        """The same request once more, under a new id: another seat of a group session (or a
+        full one), or a refusal for an exclusive hold."""
+        new = replace(self.requests[hold_id], id=self.new_id("hold", tag_of(hold_id)))
+        self.requests[new.id] = new
+        outcome = self.observe(
+            lambda: self.backend.holds.create(new), lambda m, now: m.create(new, now)
+        )
+        self.seen[_create_outcome(outcome, new)] += 1
+        return new.id
 
     @rule(hold_id=holds, as_owner=st.booleans())
     def read_hold(self, hold_id: str, as_owner: bool) -> None:
@@ -460,15 +478,26 @@ class StoreMachine(RuleBasedStateMachine):
                 {diary.clinician_id: m.occupancy(diary, now) for diary in DIARIES}, set()
             ),
         )
-        for intervals in occupancy.by_clinician.values():
-            no_overlaps(intervals)
+        for occupied in occupancy.by_clinician.values():
+            no_overlaps(occupied)
 
 
-def no_overlaps(intervals: list[Interval]) -> None:
-    """CONTRACT 7.1, on what Redis says is live, whatever the model says."""
-    ordered = sorted(intervals, key=lambda interval: interval.start)
-    for first, second in itertools.pairwise(ordered):
-        assert first.end <= second.start, f"{first} overlaps {second}"
+def _create_outcome(outcome: object, new: NewHold) -> str:
+    if isinstance(outcome, Created):
+        return "created a seat" if new.session_key else "created"
+    full = isinstance(outcome, Taken) and outcome.session_full
+    return "create refused: session full" if full else "create refused: taken"
+
+
+def no_overlaps(occupied: list[Occupied]) -> None:
+    """CONTRACT 7.1 and 11, on what Redis says is live, whatever the model says: intervals
+    overlap only as seats of one session, sharing it exactly."""
+    sessions = sorted(set(occupied), key=lambda o: (o.interval.start, str(o.session_key)))
+    for first, second in itertools.pairwise(sessions):
+        assert first.interval.end <= second.interval.start, f"{first} overlaps {second}"
+    for one in sessions:
+        if one.session_key is None:
+            assert occupied.count(one) == 1, f"{one} is held twice"
 
 
 def machine(name: str, backend: Backend) -> type[StoreMachine]:
@@ -514,14 +543,14 @@ REQUIRED = [
     "confirm refused: released", "confirm refused: already_confirmed", "cancel: done",
     "cancel: not found", "expired", "expire: -1", "expire: -2", "swept", "time passed",
     "clock at an expires_at", "clock at 1 ms before an expires_at",
-    "read none: gone after the retention",
+    "read none: gone after the retention", "created a seat", "create refused: session full",
 ]  # fmt: skip
 REQUIRED_ON_REDIS = [
     "created", "create refused: taken", "read active", "read none",
     "release: released", "release: not_found", "release: confirmed", "confirmed",
     "confirm refused: not_found", "confirm refused: released",
     "confirm refused: already_confirmed", "cancel: done", "cancel: not found", "expire: -1",
-    "expire: -2",
+    "expire: -2", "created a seat", "create refused: session full",
 ]  # fmt: skip
 EXPIRY_ON_REDIS_CLOCK = [
     "read expired", "confirm refused: expired", "release: expired", "expired", "swept",
