@@ -7,7 +7,9 @@ from sqlalchemy import text
 
 from app.errors import Unavailable
 from app.web.responses import ok
-from app.web.state import ENGINE, REDIS
+from app.web.state import ENGINE, PIPELINE, REDIS
+
+_RETRY = {"Retry-After": "1"}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -16,14 +18,18 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Redis and the database both answer; otherwise 503 so traffic goes elsewhere."""
+    """Redis (both its clients) and the database answer, and Redis is not still loading its
+    data set after a restart; otherwise 503 so traffic goes elsewhere."""
     try:
-        await request.app[REDIS].ping()
-    except Exception:
-        raise Unavailable("Redis is unreachable.") from None
+        persistence = await request.app[REDIS].info("persistence")
+        await request.app[PIPELINE].execute("PING")
+    except Exception:  # a LOADING reply lands here too
+        raise Unavailable("Redis is unavailable.", headers=_RETRY) from None
+    if str(persistence.get("loading", "0")) != "0":
+        raise Unavailable("Redis is loading its data set.", headers=_RETRY)
     try:
         async with request.app[ENGINE].connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
-        raise Unavailable("The database is unreachable.") from None
+        raise Unavailable("The database is unreachable.", headers=_RETRY) from None
     return ok({"status": "ready", "redis": "ok", "database": "ok"})
