@@ -19,6 +19,7 @@ import redis
 
 log = logging.getLogger("holds.redis")
 
+
 def redis_server_binary() -> str:
     chosen = os.environ.get("HOLDS_REDIS_SERVER")
     if chosen:

@@ -18,10 +18,12 @@ scripts, finding the change already made under this token, answer with it instea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import re
+import secrets
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -30,7 +32,7 @@ from pydantic import ValidationError
 from app.domain import attempts
 from app.errors import HoldsError, IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest
 from app.store import keys
-from app.store.idempotency import StoredResponse
+from app.store.idempotency import RUNNING_MS, IdempotencyStore, StoredResponse
 from app.web.auth import authenticate
 from app.web.middleware import REQUEST_ID, error_response, unavailable
 from app.web.state import IDEMPOTENCY
@@ -39,6 +41,9 @@ log = logging.getLogger("holds.idempotency")
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # Handlers whose writes record the attempt's token, so a retry can learn what they did.
 _RECOVERABLE: set[Handler] = set()
+# Abandons that failed (Redis was away) and are being retried, so the key frees soon after
+# Redis is back rather than when the marker lapses.
+_ABANDONING: set[asyncio.Task[None]] = set()
 
 
 def recoverable(handler: Handler) -> Handler:
@@ -63,7 +68,12 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     scope = f"{request.method} {request.path} {idempotency_key}"
     record = keys.idempotency(principal.key_id, hashlib.sha256(scope.encode()).hexdigest())
     fingerprint = _fingerprint(await request.read())
-    begun = await request.app[IDEMPOTENCY].begin(record, fingerprint)
+    owner = secrets.token_hex(8)
+    try:
+        begun = await request.app[IDEMPOTENCY].begin(record, fingerprint, owner)
+    except Exception:  # the marker may have been written all the same, the reply lost
+        _abandon_later(request.app[IDEMPOTENCY], record, owner)
+        raise
     if isinstance(begun, StoredResponse):
         return web.Response(
             status=begun.status,
@@ -79,13 +89,12 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     token = hashlib.sha256(f"{principal.key_id}\n{scope}\n{fingerprint}".encode()).hexdigest()
     attempt = attempts.Attempt(token[:32], recover_only=recover_only)
     attempts.current.set(attempt)
-    return await _attempt(request, handler, record, attempt)
+    return await _attempt(request, handler, (record, owner), attempt)
 
 
 async def _attempt(
-    request: web.Request, handler: Handler, record: str, attempt: attempts.Attempt
+    request: web.Request, handler: Handler, record: tuple[str, str], attempt: attempts.Attempt
 ) -> web.StreamResponse:
-    store = request.app[IDEMPOTENCY]
     try:
         response = await handler(request)
     except (HoldsError, ValidationError, web.HTTPException) as exc:
@@ -101,21 +110,42 @@ async def _attempt(
     if not isinstance(response, web.Response) or response.status == 429 or response.status >= 500:
         await _abandon(request, record)
         return response
+    store = request.app[IDEMPOTENCY]
     body = response.body if isinstance(response.body, bytes) else b""
     content_type = response.content_type or "application/json"
     # Should this fail, the answer is a 503 and the marker stays: the retry recovers the change.
-    await store.finish(record, StoredResponse(response.status, content_type, body))
+    await store.finish(record[0], StoredResponse(response.status, content_type, body))
     return response
 
 
-async def _abandon(request: web.Request, record: str) -> None:
-    """Free the key for a retry. Best effort: the request's own outcome (often a fault that
-    this fails for too) is what the caller gets; a marker left behind lapses by itself."""
+async def _abandon(request: web.Request, record: tuple[str, str]) -> None:
+    """Free the key for a retry. The request's own outcome (often a fault that this fails
+    for too) is what the caller gets; should this fail, it is retried in the background."""
+    store = request.app[IDEMPOTENCY]
     try:
-        await request.app[IDEMPOTENCY].abandon(record)
+        await store.abandon(*record)
     except Exception as exc:
         if not unavailable(exc):
             log.error("could not free an Idempotency-Key", exc_info=exc)
+        _abandon_later(store, *record)
+
+
+def _abandon_later(store: IdempotencyStore, record: str, owner: str) -> None:
+    task = asyncio.get_running_loop().create_task(_keep_abandoning(store, record, owner))
+    _ABANDONING.add(task)
+    task.add_done_callback(_ABANDONING.discard)
+
+
+async def _keep_abandoning(store: IdempotencyStore, record: str, owner: str) -> None:
+    """Until Redis answers, or the marker has lapsed by itself anyway."""
+    delay, deadline = 0.05, asyncio.get_running_loop().time() + RUNNING_MS / 1000
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(delay)
+        try:
+            await store.abandon(record, owner)
+            return
+        except Exception:
+            delay = min(delay * 2, 1.0)
 
 
 def _fingerprint(body: bytes) -> str:
