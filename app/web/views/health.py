@@ -22,11 +22,14 @@ async def readyz(request: web.Request) -> web.Response:
     data set after a restart; otherwise 503 so traffic goes elsewhere."""
     try:
         persistence = await request.app[REDIS].info("persistence")
-        await request.app[PIPELINE].execute("PING")
-    except Exception:  # a LOADING reply lands here too
+    except Exception:
         raise Unavailable("Redis is unavailable.", headers=_RETRY) from None
     if str(persistence.get("loading", "0")) != "0":
         raise Unavailable("Redis is loading its data set.", headers=_RETRY)
+    try:
+        await request.app[PIPELINE].execute("PING")
+    except Exception:  # a LOADING reply too, should loading have begun since
+        raise Unavailable("Redis is unavailable.", headers=_RETRY) from None
     try:
         async with request.app[ENGINE].connect() as connection:
             await connection.execute(text("SELECT 1"))
