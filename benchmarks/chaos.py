@@ -53,7 +53,7 @@ ORG = "org_00000000-0000-4000-8000-00000000c4a0"
 KIND = "type_00000000-0000-4000-8000-00000000c4a0"
 PATIENT = "pat_00000000-0000-4000-8000-00000000c4a0"
 CLINICIANS = [f"cli_00000000-0000-4000-8000-{n:012d}" for n in range(3)]
-DAYS = [(date.today() + timedelta(days=offset)).isoformat() for offset in range(2, 6)]
+DAYS = [(date.today() + timedelta(days=offset)).isoformat() for offset in range(2, 12)]
 # 30-minute appointments on a 15-minute grid: neighbouring slots overlap, so requests contend.
 STARTS = [f"{m // 60:02d}:{m % 60:02d}" for m in range(9 * 60, 17 * 60, 15)]
 RETRYABLE = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -148,6 +148,7 @@ class Processes:
 @dataclass
 class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
+    refusals: Counter[str] = field(default_factory=Counter)  # error codes of 4xx answers
     lost: int = 0  # no answer: the process died, or refused the connection
     retried_writes: int = 0  # writes answered 503 or lost, then retried with their key
     recovered_replayed: int = 0  # ... whose retry found the first attempt's committed outcome
@@ -184,6 +185,8 @@ class Client:
         except ValueError:  # not JSON: a server error
             status, payload, replayed, request_id = 500, None, False, None
         self.tally.statuses[status] += 1
+        if 400 <= status < 500 and isinstance(payload, dict) and "error" in payload:
+            self.tally.refusals[payload["error"]["code"]] += 1
         if (status >= 500 and status != 503) or request_id is None:
             self.tally.server_errors.append(f"{method} {path}: {status} {payload}")
         return status, payload, replayed
@@ -391,6 +394,7 @@ def report(tally: Tally, elapsed: float, lost: list[str], overlaps: list[str],
     answered = sum(tally.statuses.values())
     print(f"requests answered: {answered} in {elapsed:.0f} s, no answer (killed): {tally.lost}")
     print(f"statuses: {dict(sorted(tally.statuses.items()))}")
+    print(f"refusals: {dict(tally.refusals.most_common())}")
     print(f"kills: {dict(tally.kills)}")
     print(f"writes retried after a 503 or no answer: {tally.retried_writes}; "
           f"recovered as a replay of the committed outcome: {tally.recovered_replayed}; "

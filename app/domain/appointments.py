@@ -53,7 +53,9 @@ class AppointmentService:
         before = await self.get(org_id, appointment_id)  # 404 unless it is this organisation's
         if attempts.recover_only():  # cancelling is idempotent: a cancel's outcome is its state
             if before.status != "cancelled":
-                raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
+                raise IdempotencyKeyInUse(
+                    "A request with this Idempotency-Key is still in progress."
+                )
             attempts.mark_replayed()
             return before
         cancelled = await self.store.cancel(org_id, appointment_id, reason)
