@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from app.errors import Unavailable
 from app.web.responses import ok
-from app.web.state import ENGINE, PIPELINE, REDIS
+from app.web.state import ENGINE, REDIS
 
 _RETRY = {"Retry-After": "1"}
 
@@ -18,18 +18,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Redis (both its clients) and the database answer, and Redis is not still loading its
-    data set after a restart; otherwise 503 so traffic goes elsewhere."""
+    """Redis and the database answer, and Redis is not still loading its data set after a
+    restart; otherwise 503 so traffic goes elsewhere."""
     try:
         persistence = await request.app[REDIS].info("persistence")
     except Exception:
         raise Unavailable("Redis is unavailable.", headers=_RETRY) from None
     if str(persistence.get("loading", "0")) != "0":
         raise Unavailable("Redis is loading its data set.", headers=_RETRY)
-    try:
-        await request.app[PIPELINE].execute("PING")
-    except Exception:  # a LOADING reply too, should loading have begun since
-        raise Unavailable("Redis is unavailable.", headers=_RETRY) from None
     try:
         async with request.app[ENGINE].connect() as connection:
             await connection.execute(text("SELECT 1"))
