@@ -311,3 +311,34 @@ async def test_embedded_redis_is_handed_over_only_once_loaded(
     finally:
         embedded.stop()
     assert "loading its data set" in caplog.text
+
+
+BUSY_SCRIPT = """
+local started = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - started[1]) * 1000000 + (now[2] - started[2]) > tonumber(ARGV[1])
+return 1
+"""
+
+
+async def test_a_redis_busy_with_a_long_script_gives_503s_and_no_500(
+    aiohttp_client: Any, deployed_redis: DeployedRedis, sqlite_url: str
+) -> None:
+    keys = await seed_database(sqlite_url)
+    settings = Settings(redis_url=deployed_redis.url, database_url=sqlite_url)
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+    auth = {"Authorization": f"Bearer {keys.key}"}
+    seen = Seen()
+    await _request(client, seen, "POST", "/v1/holds", hold_body("09:00"), auth)
+    blocker = aioredis.Redis.from_url(deployed_redis.url)
+    # deploy/redis.conf's lua-time-limit is 500 ms: past that, Redis answers others BUSY.
+    busy = asyncio.ensure_future(blocker.eval(BUSY_SCRIPT, 0, 1_500_000))
+    await asyncio.sleep(0.7)
+    for start in ("10:00", "11:00"):
+        status, _ = await _request(client, seen, "POST", "/v1/holds", hold_body(start), auth)
+    await busy
+    await blocker.aclose()
+    status, _ = await _request(client, seen, "POST", "/v1/holds", hold_body("12:00"), auth)
+    assert status == 201
+    assert 503 in seen.statuses and 500 not in seen.statuses
