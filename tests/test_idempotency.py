@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from app.clock import FixedClock
 from tests.conftest import Api, MakeApi
 from tests.helpers import confirm_body, hold_body
 
@@ -170,3 +172,18 @@ async def test_retry_of_a_patient_create_is_in_use_while_its_marker_stands(api: 
     await _as_if_the_first_attempt_died(api)
     status, body, _ = await _post(api, "/patients", patient, "patient-1")
     assert (status, body["error"]["code"]) == (409, "idempotency_key_in_use")
+
+
+async def test_create_retried_once_its_slot_is_past_replays_the_hold(make_api: MakeApi) -> None:
+    clock = FixedClock(datetime(2030, 6, 30, 9, 0, tzinfo=UTC))
+    api = await make_api(clock=clock)
+    first = await _post(api, "/holds", hold_body("09:00"), "late-retry")
+    clock.moment = datetime(2030, 7, 1, 9, 30, tzinfo=UTC)  # the slot has begun
+    client = aioredis.Redis.from_url(api.settings.redis_url)
+    await client.delete(*[key async for key in client.scan_iter("holds:*:idem:*")])
+    await client.aclose()
+    status, body, headers = await _post(api, "/holds", hold_body("09:00"), "late-retry")
+    assert (status, headers["Idempotent-Replayed"]) == (201, "true")
+    assert body["data"]["id"] == first[1]["data"]["id"]
+    status, body, _ = await _post(api, "/holds", hold_body("09:00"), "new-key")
+    assert (status, body["error"]["code"]) == (400, "slot_not_offered")

@@ -27,6 +27,7 @@ from app.errors import (
     HoldsError,
     IdempotencyKeyInUse,
     ResourceMissing,
+    SlotNotOffered,
     SlotUnavailable,
 )
 from app.schemas import HoldConfirm, HoldCreate
@@ -81,16 +82,24 @@ class HoldService:
         """Hold the requested slot for this caller, or say why it cannot be held."""
         catalog = await self.catalogs.get(principal.org_id)
         kind, clinician = _resolve(catalog, request)
-        slot = requested_slot(
-            catalog,
-            kind,
-            clinician,
-            request.date,
-            request.start_time,
-            request.location_id,
-            self.clock.now(),
-        )
         hold_id = _new_id("hold", ids.shard_tag(principal.org_id, clinician.id))
+        try:
+            slot = requested_slot(
+                catalog,
+                kind,
+                clinician,
+                request.date,
+                request.start_time,
+                request.location_id,
+                self.clock.now(),
+            )
+        except SlotNotOffered:
+            # A retry may come after the slot's booking notice began: its first attempt's
+            # hold still answers it, not this refusal.
+            made = await self._made_earlier(principal, hold_id)
+            if made is None:
+                raise
+            return made
         new_hold = NewHold(
             id=hold_id,
             org_id=principal.org_id,
@@ -123,6 +132,15 @@ class HoldService:
         else:
             metrics.HOLDS_CREATED.inc()
         return outcome.hold
+
+    async def _made_earlier(self, principal: Principal, hold_id: str) -> Hold | None:
+        """The hold an earlier attempt of this request (same Idempotency-Key) made, if any."""
+        if not attempts.token():
+            return None
+        hold = await self.store.get(principal.org_id, hold_id)
+        if hold is not None:
+            attempts.mark_replayed()
+        return hold
 
     async def _create(self, new_hold: NewHold) -> Created | Taken | NotRestored | InProgress:
         recover_only = attempts.recover_only()
