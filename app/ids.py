@@ -33,7 +33,13 @@ def shard_tag(org_id: str, clinician_id: str) -> str:
 
 def new_tagged_id(prefix: str, tag: str) -> str:
     """A fresh id whose UUID starts with the shard tag (still a valid version-4 UUID)."""
-    h = uuid.uuid4().hex  # its version and variant digits lie past the four replaced
+    return tagged_id(prefix, tag, uuid.uuid4().hex)
+
+
+def tagged_id(prefix: str, tag: str, uuid_hex: str) -> str:
+    """The id of a version-4 UUID's 32 hex digits, its first four replaced by the shard tag
+    (its version and variant digits lie past them)."""
+    h = uuid_hex
     return f"{prefix}_{tag}{h[4:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as aioredis
+
+from app.clock import FixedClock
 from tests.conftest import Api, MakeApi
 from tests.helpers import confirm_body, hold_body
 
@@ -95,3 +99,91 @@ async def test_a_429_is_not_stored_so_the_retry_runs(make_api: MakeApi) -> None:
     await api.call("DELETE", f"/holds/{first['data']['id']}")
     status, _, headers = await _post(api, "/holds", hold_body("10:00"), "second")
     assert status == 201 and "Idempotent-Replayed" not in headers
+
+
+async def _as_if_the_first_attempt_died(api: Api) -> None:
+    """Put every stored response back to 'running': what a process killed after its change
+    committed, and before it stored its answer, leaves behind."""
+    client = aioredis.Redis.from_url(api.settings.redis_url)
+    async for record in client.scan_iter("holds:*:idem:*"):
+        await client.hset(record, "state", "running")
+        await client.hdel(record, "status", "body")
+    await client.aclose()
+
+
+async def test_confirm_retried_after_its_process_died_replays_the_appointment(api: Api) -> None:
+    _, hold, _ = await _post(api, "/holds", hold_body(), "hold-dead")
+    path = f"/holds/{hold['data']['id']}/confirm"
+    first = await _post(api, path, confirm_body(), "confirm-dead")
+    await _as_if_the_first_attempt_died(api)
+    status, body, headers = await _post(api, path, confirm_body(), "confirm-dead")
+    assert (status, headers["Idempotent-Replayed"]) == (201, "true")
+    assert body["data"]["id"] == first[1]["data"]["id"]
+
+
+async def test_create_retried_after_its_process_died_replays_the_hold(api: Api) -> None:
+    first = await _post(api, "/holds", hold_body(), "create-dead")
+    await _as_if_the_first_attempt_died(api)
+    status, body, headers = await _post(api, "/holds", hold_body(), "create-dead")
+    assert (status, headers["Idempotent-Replayed"]) == (201, "true")
+    assert body["data"]["id"] == first[1]["data"]["id"]
+
+
+async def test_cancel_retried_after_its_process_died_replays_the_appointment(api: Api) -> None:
+    _, hold, _ = await _post(api, "/holds", hold_body(), "h")
+    _, appointment, _ = await _post(
+        api, f"/holds/{hold['data']['id']}/confirm", confirm_body(), "c"
+    )
+    path = f"/appointments/{appointment['data']['id']}/cancel"
+    await _post(api, path, {"reason": "ill"}, "cancel-dead")
+    await _as_if_the_first_attempt_died(api)
+    status, body, headers = await _post(api, path, {"reason": "ill"}, "cancel-dead")
+    assert (status, headers["Idempotent-Replayed"]) == (200, "true")
+    assert body["data"]["status"] == "cancelled"
+
+
+async def test_retry_while_a_first_attempt_committed_nothing_is_in_use(api: Api) -> None:
+    _, hold, _ = await _post(api, "/holds", hold_body(), "hold-x")
+    path = f"/holds/{hold['data']['id']}/confirm"
+    await api.call("DELETE", f"/holds/{hold['data']['id']}")
+    await _post(api, path, confirm_body(), "confirm-x")  # 404 hold_released: no change
+    await _as_if_the_first_attempt_died(api)
+    status, body, _ = await _post(api, path, confirm_body(), "confirm-x")
+    assert (status, body["error"]["code"]) == (409, "idempotency_key_in_use")
+
+
+async def test_retry_of_a_committed_confirm_whose_record_is_gone_replays_it(api: Api) -> None:
+    _, hold, _ = await _post(api, "/holds", hold_body(), "hold-y")
+    path = f"/holds/{hold['data']['id']}/confirm"
+    first = await _post(api, path, confirm_body(), "confirm-y")
+    client = aioredis.Redis.from_url(api.settings.redis_url)
+    await client.delete(*[key async for key in client.scan_iter("holds:*:idem:*")])
+    await client.aclose()
+    status, body, headers = await _post(api, path, confirm_body(), "confirm-y")
+    assert (status, headers["Idempotent-Replayed"]) == (201, "true")
+    assert body["data"]["id"] == first[1]["data"]["id"]
+    status, body, _ = await _post(api, path, confirm_body(), "another-key")
+    assert (status, body["error"]["code"]) == (409, "hold_already_confirmed")
+
+
+async def test_retry_of_a_patient_create_is_in_use_while_its_marker_stands(api: Api) -> None:
+    patient = {"first_name": "A", "last_name": "B", "date_of_birth": "1990-01-01"}
+    await _post(api, "/patients", patient, "patient-1")
+    await _as_if_the_first_attempt_died(api)
+    status, body, _ = await _post(api, "/patients", patient, "patient-1")
+    assert (status, body["error"]["code"]) == (409, "idempotency_key_in_use")
+
+
+async def test_create_retried_once_its_slot_is_past_replays_the_hold(make_api: MakeApi) -> None:
+    clock = FixedClock(datetime(2030, 6, 30, 9, 0, tzinfo=UTC))
+    api = await make_api(clock=clock)
+    first = await _post(api, "/holds", hold_body("09:00"), "late-retry")
+    clock.moment = datetime(2030, 7, 1, 9, 30, tzinfo=UTC)  # the slot has begun
+    client = aioredis.Redis.from_url(api.settings.redis_url)
+    await client.delete(*[key async for key in client.scan_iter("holds:*:idem:*")])
+    await client.aclose()
+    status, body, headers = await _post(api, "/holds", hold_body("09:00"), "late-retry")
+    assert (status, headers["Idempotent-Replayed"]) == (201, "true")
+    assert body["data"]["id"] == first[1]["data"]["id"]
+    status, body, _ = await _post(api, "/holds", hold_body("09:00"), "new-key")
+    assert (status, body["error"]["code"]) == (400, "slot_not_offered")

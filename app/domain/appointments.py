@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import ids, metrics
 from app.db import appointments_repo
 from app.db.appointments_repo import AppointmentFilter
+from app.domain import attempts
 from app.domain.catalog import OrgCatalog
 from app.domain.pages import Window, merged_page, window
 from app.domain.records import Appointment
-from app.errors import NotFound
+from app.errors import IdempotencyKeyInUse, NotFound
 from app.queue import PersistQueue
 from app.store.appointments import AppointmentStore
 
@@ -78,6 +79,13 @@ class AppointmentService:
     async def cancel(self, org_id: str, appointment_id: str, reason: str | None) -> Appointment:
         """Cancel and free the slot at once; cancelling a cancelled appointment changes nothing."""
         before = await self.get(org_id, appointment_id)  # 404 unless it is this organisation's
+        if attempts.recover_only():  # cancelling is idempotent: a cancel's outcome is its state
+            if before.status != "cancelled":
+                raise IdempotencyKeyInUse(
+                    "A request with this Idempotency-Key is still in progress."
+                )
+            attempts.mark_replayed()
+            return before
         cancelled = await self.store.cancel(org_id, appointment_id, reason)
         if cancelled is None:  # only SQL has it: give Redis its copy, then cancel there
             async with self.sessions() as session:

@@ -11,6 +11,7 @@ from app import ids, metrics
 from app.catalog.cache import CatalogCache
 from app.clock import Clock
 from app.db import patients_repo
+from app.domain import attempts
 from app.domain.appointments import AppointmentService
 from app.domain.catalog import AppointmentType, Clinician, OrgCatalog
 from app.domain.limits import Limits
@@ -24,11 +25,21 @@ from app.errors import (
     HoldNotFound,
     HoldReleased,
     HoldsError,
+    IdempotencyKeyInUse,
     ResourceMissing,
+    SlotNotOffered,
     SlotUnavailable,
 )
 from app.schemas import HoldConfirm, HoldCreate
-from app.store.holds import Created, HoldStore, NewHold, NotRestored, Taken
+from app.store.holds import (
+    Confirmed,
+    Created,
+    HoldStore,
+    InProgress,
+    NewHold,
+    NotRestored,
+    Taken,
+)
 
 log = logging.getLogger("holds.holds")
 
@@ -44,6 +55,7 @@ _CONFIRM_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
     "released": (HoldReleased, "This hold was released; create a new hold."),
     "already_confirmed": (HoldAlreadyConfirmed, "This hold is already confirmed."),
 }
+_IN_PROGRESS = "A request with this Idempotency-Key is still in progress."
 
 
 class HoldService:
@@ -70,16 +82,24 @@ class HoldService:
         """Hold the requested slot for this caller, or say why it cannot be held."""
         catalog = await self.catalogs.get(principal.org_id)
         kind, clinician = _resolve(catalog, request)
-        slot = requested_slot(
-            catalog,
-            kind,
-            clinician,
-            request.date,
-            request.start_time,
-            request.location_id,
-            self.clock.now(),
-        )
-        hold_id = ids.new_tagged_id("hold", ids.shard_tag(principal.org_id, clinician.id))
+        hold_id = _new_id("hold", ids.shard_tag(principal.org_id, clinician.id))
+        try:
+            slot = requested_slot(
+                catalog,
+                kind,
+                clinician,
+                request.date,
+                request.start_time,
+                request.location_id,
+                self.clock.now(),
+            )
+        except SlotNotOffered:
+            # A retry may come after the slot's booking notice began: its first attempt's
+            # hold still answers it, not this refusal.
+            made = await self._made_earlier(principal, hold_id)
+            if made is None:
+                raise
+            return made
         new_hold = NewHold(
             id=hold_id,
             org_id=principal.org_id,
@@ -94,24 +114,41 @@ class HoldService:
             seats=kind.max_group_size,
         )
         await self.limits.admit(principal, new_hold_id=hold_id)
-        outcome: Created | Taken | NotRestored | None = None
+        outcome: Created | Taken | NotRestored | InProgress | None = None
         try:
             outcome = await self._create(new_hold)
         finally:
-            if not isinstance(outcome, Created):  # no hold after all: give its place back
+            if not isinstance(outcome, Created | InProgress):  # no hold: give its place back
                 await self.limits.free_hold(principal.key_id, hold_id)
+        if isinstance(outcome, InProgress):  # the place is the earlier attempt's
+            raise IdempotencyKeyInUse(_IN_PROGRESS)
         if not isinstance(outcome, Created):
             metrics.SLOT_CONFLICTS.inc()
             raise SlotUnavailable(_why_unavailable(outcome))
-        metrics.HOLDS_CREATED.inc()
+        if outcome.replayed:
+            attempts.mark_replayed()
+            if outcome.hold.status != "active":  # its place was freed when it ended
+                await self.limits.free_hold(principal.key_id, hold_id)
+        else:
+            metrics.HOLDS_CREATED.inc()
         return outcome.hold
 
-    async def _create(self, new_hold: NewHold) -> Created | Taken | NotRestored:
-        outcome = await self.store.create(new_hold)
+    async def _made_earlier(self, principal: Principal, hold_id: str) -> Hold | None:
+        """The hold an earlier attempt of this request (same Idempotency-Key) made, if any."""
+        if not attempts.token():
+            return None
+        hold = await self.store.get(principal.org_id, hold_id)
+        if hold is not None:
+            attempts.mark_replayed()
+        return hold
+
+    async def _create(self, new_hold: NewHold) -> Created | Taken | NotRestored | InProgress:
+        recover_only = attempts.recover_only()
+        outcome = await self.store.create(new_hold, recover_only=recover_only)
         if isinstance(outcome, NotRestored):
             # First use of this hash tag since Redis started empty: booked slots come from SQL.
             await self.appointments.restore_tag(outcome.tag)
-            outcome = await self.store.create(new_hold)
+            outcome = await self.store.create(new_hold, recover_only=recover_only)
         return outcome
 
     async def get(self, principal: Principal, hold_id: str) -> Hold:
@@ -149,18 +186,42 @@ class HoldService:
             attendee_phone=request.attendee_phone,
             notes=request.notes,
         )
-        appointment_id = ids.new_tagged_id("apt", ids.tag_of(hold_id))
-        outcome = await self.store.confirm(principal.org_id, hold_id, appointment_id, booking)
+        appointment_id = _new_id("apt", ids.tag_of(hold_id))
+        outcome = await self.store.confirm(
+            principal.org_id,
+            hold_id,
+            appointment_id,
+            booking,
+            token=attempts.token(),
+            recover_only=attempts.recover_only(),
+        )
+        if isinstance(outcome, InProgress):
+            raise IdempotencyKeyInUse(_IN_PROGRESS)
         if isinstance(outcome, str):
             error, message = _CONFIRM_REFUSALS[outcome]
             raise error(message)
-        appointment, api_key_id = outcome
-        if self.exit_after_confirm_commit:  # fault tests: die between Redis and the queue
+        if self.exit_after_confirm_commit and not outcome.replayed:  # fault tests: die
+            # between the commit in Redis and everything after it (queue, answer)
             os._exit(70)
-        metrics.HOLDS_CONFIRMED.inc()
-        await self.limits.free_hold(api_key_id, hold_id)
-        await self.appointments.hand_to_workers(appointment)
-        return appointment
+        await self._after_confirm(outcome, hold_id)
+        return outcome.appointment
+
+    async def _after_confirm(self, confirmed: Confirmed, hold_id: str) -> None:
+        """Free the hold's place and queue persistence; a replay repeats both (each is
+        idempotent), since the attempt that committed may have died before doing them."""
+        if confirmed.replayed:
+            attempts.mark_replayed()
+        else:
+            metrics.HOLDS_CONFIRMED.inc()
+        await self.limits.free_hold(confirmed.api_key_id, hold_id)
+        await self.appointments.hand_to_workers(confirmed.appointment)
+
+
+def _new_id(prefix: str, tag: str) -> str:
+    """A fresh id; under an Idempotency-Key, the one every attempt of the request derives."""
+    if not attempts.token():
+        return ids.new_tagged_id(prefix, tag)
+    return ids.tagged_id(prefix, tag, attempts.derived_uuid_hex(prefix))
 
 
 def _why_unavailable(outcome: Taken | NotRestored | None) -> str:

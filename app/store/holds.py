@@ -36,6 +36,19 @@ class NewHold:
 @dataclass(frozen=True, slots=True)
 class Created:
     hold: Hold
+    replayed: bool = False  # an earlier attempt of the same request made it
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    appointment: Appointment
+    api_key_id: str  # of the hold, whose place among the key's holds is now free
+    replayed: bool = False  # an earlier attempt of the same request made it
+
+
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """Only recovering, and the earlier attempt has made nothing (yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +98,10 @@ class HoldStore:
         self._release = codec.script(host, "release_hold.lua")
         self._confirm = codec.script(host, "confirm_hold.lua")
 
-    async def create(self, hold: NewHold) -> Created | Taken | NotRestored:
+    async def create(
+        self, hold: NewHold, *, recover_only: bool = False
+    ) -> Created | Taken | NotRestored | InProgress:
+        """Hold the slot, or find the hold of this id already made (by an earlier attempt)."""
         record = {
             "org": hold.org_id,
             "key": hold.api_key_id,
@@ -100,6 +116,7 @@ class HoldStore:
         tag = tag_of(hold.id)
         args: list[Any] = [hold.id, record["ostart"], record["oend"]]
         args += [self.ttl_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
+        args += ["1" if recover_only else "0"]
         args += [hold.session_key or "", hold.seats]
         args += [item for pair in record.items() for item in pair]
         script_keys = [
@@ -108,11 +125,15 @@ class HoldStore:
             keys.expiries(tag),
             keys.ready(tag),
         ]
-        created, detail = await self._create(keys=script_keys, args=args)
+        created, detail, *made = await self._create(keys=script_keys, args=args)
+        if created == 2:
+            return Created(codec.hold_from(hold.id, codec.pairs(made), now_ms=detail), True)
+        if created == 3:
+            return InProgress()
         if created == -1:
             return NotRestored(tag)
-        if created in (0, 2):
-            return Taken(by=detail.decode(), session_full=created == 2)
+        if created in (0, 4):
+            return Taken(by=detail.decode(), session_full=created == 4)
         fields = {k: str(v) for k, v in record.items()} | {"status": "active"}
         fields |= {"created": str(detail), "expires": str(detail + self.ttl_seconds)}
         return Created(codec.hold_from(hold.id, fields, now_ms=detail * 1000))
@@ -133,15 +154,24 @@ class HoldStore:
         return outcome.decode(), api_key_id.decode()
 
     async def confirm(
-        self, org_id: str, hold_id: str, appointment_id: str, booking: BookingDetails
-    ) -> tuple[Appointment, str] | str:
-        """The new appointment and the hold's API key id, or the reason it could not be made
-        ('not_found', 'released', 'expired', 'already_confirmed')."""
+        self,
+        org_id: str,
+        hold_id: str,
+        appointment_id: str,
+        booking: BookingDetails,
+        *,
+        token: str = "",
+        recover_only: bool = False,
+    ) -> Confirmed | InProgress | str:
+        """The new appointment (or the one an earlier attempt with this Idempotency-Key
+        `token` made), or the reason it could not be made ('not_found', 'released',
+        'expired', 'already_confirmed')."""
         tag = tag_of(hold_id)
         details = {"patient": booking.patient_id} | {
             name: getattr(booking, name) for name in codec.BOOKING_FIELDS
         }
-        args = [org_id, keys.occupancy_prefix(tag), hold_id, appointment_id]
+        args = [org_id, keys.occupancy_prefix(tag), hold_id, appointment_id, token]
+        args += ["1" if recover_only else "0"]
         args += [item for k, v in details.items() if v is not None for item in (k, v)]
         script_keys = [
             keys.hold(hold_id),
@@ -150,10 +180,13 @@ class HoldStore:
             keys.pending(tag),
         ]
         outcome, *reply = await self._confirm(keys=script_keys, args=args)
-        if outcome != b"confirmed":
+        if outcome == b"in_use":
+            return InProgress()
+        if outcome not in (b"confirmed", b"replayed"):
             return str(outcome.decode())
         api_key_id, *flat = reply
-        return codec.appointment_from(codec.pairs(flat)), api_key_id.decode()
+        appointment = codec.appointment_from(codec.pairs(flat))
+        return Confirmed(appointment, api_key_id.decode(), outcome == b"replayed")
 
     async def occupied(self, clinician_tags: dict[str, str], window: Interval) -> Occupancy:
         """Live occupied intervals per clinician (`clinician_tags` maps clinician id to shard

@@ -23,10 +23,14 @@ class IdempotencyStore:
     def __init__(self, redis: Redis, scripts: codec.ScriptHost | None = None) -> None:
         self.redis = redis
         self._begin = codec.script(scripts or redis, "idempotency_begin.lua")
+        self._abandon = codec.script(scripts or redis, "idempotency_abandon.lua")
 
-    async def begin(self, record_key: str, fingerprint: str) -> str | StoredResponse:
-        """'new', 'in_use', 'reused', or the first request's stored response."""
-        outcome, *stored = await self._begin(keys=[record_key], args=[fingerprint, RUNNING_MS])
+    async def begin(self, record_key: str, fingerprint: str, owner: str) -> str | StoredResponse:
+        """'new' (the record is now `owner`'s), 'in_use', 'reused', or the first request's
+        stored response."""
+        outcome, *stored = await self._begin(
+            keys=[record_key], args=[fingerprint, RUNNING_MS, owner]
+        )
         if outcome != b"replay":
             return str(outcome.decode())
         status, content_type, body = stored
@@ -46,6 +50,6 @@ class IdempotencyStore:
         pipe.expire(record_key, KEEP_SECONDS)
         await pipe.execute()
 
-    async def abandon(self, record_key: str) -> None:
-        """Forget an unfinished first request, so a retry runs afresh."""
-        await self.redis.delete(record_key)
+    async def abandon(self, record_key: str, owner: str) -> None:
+        """Forget `owner`'s unfinished request, so a retry runs afresh; anything else stays."""
+        await self._abandon(keys=[record_key], args=[owner])

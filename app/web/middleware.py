@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import secrets
@@ -11,13 +10,12 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app import logs, metrics
 from app.domain import limits
 from app.errors import HoldsError
+from app.store.faults import redis_unavailable
 from app.web import responses
 from app.web.auth import caller
 from app.web.state import LIMITS
@@ -27,12 +25,16 @@ access_log = logging.getLogger("holds.access")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OperationalError, InterfaceError, OSError)
 _HTTP_CODES = {
     404: ("not_found", "No such resource."),
     405: ("method_not_allowed", "That method is not allowed on this resource."),
     413: ("request_too_large", "The request body is larger than 64 KiB."),
 }
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means a backing store (Redis or the database) cannot serve for now."""
+    return redis_unavailable(exc) or isinstance(exc, OperationalError | InterfaceError)
 
 
 def _request_id(request: web.Request) -> str:
@@ -54,24 +56,29 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
         response = await handler(request)
     except (HoldsError, ValidationError, web.HTTPException) as exc:
         response = error_response(exc, request_id)
-    except _UNREACHABLE as exc:
-        log.warning("backing store unreachable: %s", type(exc).__name__)
-        response = responses.error(
-            503,
-            "unavailable",
-            "A backing store is unreachable; retry shortly.",
-            request_id=request_id,
-            headers={"Retry-After": "1"},
-        )
-    except Exception:
-        log.exception("unhandled error", extra={"request_id": request_id})
-        response = responses.error(
-            500, "internal_error", "Something went wrong on our side.", request_id=request_id
-        )
+    except Exception as exc:
+        response = failure_response(exc, request_id)
     response.headers["X-Request-Id"] = request_id
     await _rate_headers(request, response)
     _observe(request, response.status, time.perf_counter() - started)
     return response
+
+
+def failure_response(exc: Exception, request_id: str) -> web.Response:
+    """503 `unavailable` (with Retry-After) for a store fault, 500 for anything else (a bug)."""
+    if unavailable(exc):
+        log.warning("backing store unavailable: %s: %s", type(exc).__name__, exc)
+        return responses.error(
+            503,
+            "unavailable",
+            "A backing store is unavailable; retry shortly.",
+            request_id=request_id,
+            headers={"Retry-After": "1"},
+        )
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    return responses.error(
+        500, "internal_error", "Something went wrong on our side.", request_id=request_id
+    )
 
 
 async def _rate_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -79,8 +86,11 @@ async def _rate_headers(request: web.Request, response: web.StreamResponse) -> N
     app_limits = request.app[LIMITS]
     principal = caller.get()
     if principal is not None and limits.admission.get() is None:
-        with contextlib.suppress(*_UNREACHABLE):
+        try:
             await app_limits.count(principal)
+        except Exception as exc:  # the answer is decided: a fault here must not change it
+            if not unavailable(exc):
+                log.error("could not count the request", exc_info=exc)
     admitted = limits.admission.get()
     response.headers["X-RateLimit-Limit"] = str(app_limits.per_minute)
     remaining = admitted.remaining if admitted is not None else app_limits.per_minute

@@ -3,7 +3,8 @@
 -- KEYS[1]  rate state of the key (string: theoretical arrival time, epoch ms)
 -- KEYS[2]  active holds of the key (sorted set: hold id by expires_at, epoch ms)
 -- ARGV[1]  requests allowed per minute (also the largest burst)
--- ARGV[2]  id of the hold to make room for ('' when the request creates none)
+-- ARGV[2]  id of the hold to make room for ('' when the request creates none); already
+--          there when a retry under the same Idempotency-Key names its earlier attempt's hold
 -- ARGV[3]  most active holds the key may have
 -- ARGV[4]  hold lifetime (ms)
 -- Returns {verdict, remaining requests, ms until the next request would be allowed}, where
@@ -26,6 +27,7 @@ local remaining = math.floor((period - (next_tat - now)) / interval)
 
 if ARGV[2] == '' then return {1, remaining, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return {1, remaining, 0} end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {-1, remaining, 0} end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))

@@ -14,23 +14,30 @@
 -- ARGV[6]  expiry tick key prefix of the hash tag: the tick of the hold's expiry second is
 --          set to expire then, so Redis announces it (one key for every hold of the tag
 --          expiring in that second, rather than a key per hold)
--- ARGV[7]  session key of a group session, '' for an exclusive hold
--- ARGV[8]  seats of the session (1 for an exclusive hold)
--- ARGV[9..] the hold record's fields, as field, value pairs
+-- ARGV[7]  '1' when an earlier attempt of this request (same Idempotency-Key) may still be
+--          running: report the hold it made, but make none
+-- ARGV[8]  session key of a group session, '' for an exclusive hold
+-- ARGV[9]  seats of the session (1 for an exclusive hold)
+-- ARGV[10..] the hold record's fields, as field, value pairs
 -- Returns {1, created_at} when held, {0, id of a conflicting hold or appointment} when taken,
--- {2, id of one of its seats} when the group session is full, {-1, ''} when this Redis has
--- not yet been given the tag's appointments from SQL.
+-- {4, id of one of its seats} when the group session is full, {-1, ''} when this Redis has
+-- not yet been given the tag's appointments from SQL, {2, now (epoch ms), field, value, ...}
+-- when the hold exists already (an id derived from an Idempotency-Key: an earlier attempt of
+-- this request made it), {3, ''} when ARGV[7] is '1' and it does not.
 --
 -- Live intervals never overlap one another, except the seats of one session, which share one
 -- interval exactly; so sorted by start they are sorted by end too, and the live interval with
 -- the greatest start before our end is the only one that can overlap us. Expired holds are
 -- skipped (and removed) on the way, which makes expiry exact without a worker.
-if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, ''} end
-
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local made = redis.call('HGETALL', KEYS[2])
+if #made > 0 then return {2, now_ms, unpack(made)} end
+if ARGV[7] == '1' then return {3, ''} end
+if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, ''} end
+
 local occupied_start, occupied_end = tonumber(ARGV[2]), tonumber(ARGV[3])
-local session, seats = ARGV[7], tonumber(ARGV[8])
+local session, seats = ARGV[8], tonumber(ARGV[9])
 local batch_size = 16
 
 local function parse(member)
@@ -81,7 +88,7 @@ end
 
 if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
 if conflict then return {0, conflict} end
-if full then return {2, full} end
+if full then return {4, full} end
 
 local created = tonumber(time[1])
 local expires = created + tonumber(ARGV[4])
@@ -89,7 +96,7 @@ local member = ARGV[1] .. '|' .. occupied_end .. '|' .. expires
 if session ~= '' then member = member .. '|' .. session end
 redis.call('ZADD', KEYS[1], occupied_start, member)
 redis.call('HSET', KEYS[2], 'created', created, 'expires', expires, 'status', 'active',
-           unpack(ARGV, 9))
+           unpack(ARGV, 10))
 if session ~= '' then redis.call('HSET', KEYS[2], 'sess', session) end
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[5]))
 redis.call('SET', ARGV[6] .. expires, '1', 'PXAT', expires * 1000)

@@ -9,6 +9,7 @@ from app.domain.pages import Window
 from app.public import AppointmentPublic
 from app.schemas import AppointmentCancel, AppointmentQuery
 from app.web.auth import authorise
+from app.web.idempotency import recoverable
 from app.web.parsing import parse_body, parse_query
 from app.web.responses import listing, ok
 from app.web.state import APPOINTMENTS, CATALOGS
@@ -40,6 +41,7 @@ async def list_appointments(request: web.Request) -> web.Response:
     return listing([AppointmentPublic.of(a, catalog) for a in found], total=total, page=query)
 
 
+@recoverable
 async def cancel_appointment(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_appointments")
     body = await parse_body(request, AppointmentCancel)

@@ -9,6 +9,8 @@ from app.errors import Unavailable
 from app.web.responses import ok
 from app.web.state import ENGINE, REDIS
 
+_RETRY = {"Retry-After": "1"}
+
 
 async def healthz(request: web.Request) -> web.Response:
     """The process is up and serving."""
@@ -16,14 +18,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Redis and the database both answer; otherwise 503 so traffic goes elsewhere."""
+    """Redis and the database answer, and Redis is not still loading its data set after a
+    restart; otherwise 503 so traffic goes elsewhere."""
     try:
-        await request.app[REDIS].ping()
+        persistence = await request.app[REDIS].info("persistence")
     except Exception:
-        raise Unavailable("Redis is unreachable.") from None
+        raise Unavailable("Redis is unavailable.", headers=_RETRY) from None
+    if str(persistence.get("loading", "0")) != "0":
+        raise Unavailable("Redis is loading its data set.", headers=_RETRY)
     try:
         async with request.app[ENGINE].connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
-        raise Unavailable("The database is unreachable.") from None
+        raise Unavailable("The database is unreachable.", headers=_RETRY) from None
     return ok({"status": "ready", "redis": "ok", "database": "ok"})

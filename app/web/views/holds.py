@@ -7,11 +7,13 @@ from aiohttp import web
 from app.public import AppointmentPublic, HoldPublic
 from app.schemas import HoldConfirm, HoldCreate
 from app.web.auth import authorise
+from app.web.idempotency import recoverable
 from app.web.parsing import parse_body
 from app.web.responses import ok
 from app.web.state import CATALOGS, HOLDS
 
 
+@recoverable
 async def create_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds", admit=False)
     body = await parse_body(request, HoldCreate)
@@ -31,6 +33,7 @@ async def release_hold(request: web.Request) -> web.Response:
     return ok({"message": "Hold released"})
 
 
+@recoverable
 async def confirm_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     body = await parse_body(request, HoldConfirm)
