@@ -21,7 +21,7 @@ from datetime import datetime
 from app.domain.records import Appointment, BookingDetails, Hold
 from app.ids import shard_tag
 from app.store.codec import epoch, moment
-from app.store.holds import Created, NewHold, Occupied, Taken
+from app.store.holds import Confirmed, Created, NewHold, Occupied, Taken
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class StoreModel:
 
     def confirm(
         self, org_id: str, hold_id: str, appointment_id: str, booking: BookingDetails, now: Now
-    ) -> tuple[Appointment, str] | str:
+    ) -> Confirmed | str:
         record = self.record(hold_id, now)
         if record is None or record.new.org_id != org_id:
             return "not_found"
@@ -205,7 +205,7 @@ class StoreModel:
         self.expiry_index[record.diary.tag].discard(hold_id)
         appointment = AppointmentRecord(appointment_id, record.new, booking, now.second, now.second)
         self.appointments[appointment_id] = appointment
-        return self.appointment_view(appointment), record.new.api_key_id
+        return Confirmed(self.appointment_view(appointment), record.new.api_key_id)
 
     def cancel(
         self, org_id: str, appointment_id: str, reason: str | None, now: Now
