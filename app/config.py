@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".holds")
     hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
     hold_retention_seconds: int = Field(default=86_400, ge=60)
+    # An extended hold never expires later than this after it was created.
+    hold_max_lifetime_seconds: int = Field(default=1800, ge=1, le=86_400)
     default_timezone: str = "Europe/London"
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_active_holds_per_key: int = Field(default=50, ge=1)

@@ -62,6 +62,10 @@ class HoldConfirmed(HoldsError):
     status, code = 409, "hold_confirmed"
 
 
+class HoldExtensionLimit(HoldsError):
+    status, code = 409, "hold_extension_limit"
+
+
 class HoldAlreadyConfirmed(HoldsError):
     status, code = 409, "hold_already_confirmed"
 

@@ -21,6 +21,7 @@ from app.errors import (
     HoldAlreadyConfirmed,
     HoldConfirmed,
     HoldExpired,
+    HoldExtensionLimit,
     HoldNotFound,
     HoldReleased,
     HoldsError,
@@ -37,6 +38,13 @@ _RELEASE_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
     "not_found": (HoldNotFound, "No such hold."),
     "expired": (HoldExpired, "This hold has expired; its slot is free again."),
     "confirmed": (HoldConfirmed, "This hold is confirmed; cancel the appointment instead."),
+}
+_EXTEND_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
+    "not_found": (HoldNotFound, "No such hold."),
+    "expired": (HoldExpired, "This hold has expired; create a new hold."),
+    "released": (HoldReleased, "This hold was released; create a new hold."),
+    "confirmed": (HoldConfirmed, "This hold is confirmed already."),
+    "limit": (HoldExtensionLimit, "This hold has reached its longest lifetime."),
 }
 _CONFIRM_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
     "not_found": (HoldNotFound, "No such hold."),
@@ -132,6 +140,24 @@ class HoldService:
             raise error(message)
         await self.limits.free_hold(api_key_id, hold_id)
         metrics.HOLDS_RELEASED.inc()
+
+    async def extend(self, principal: Principal, hold_id: str) -> Hold:
+        """Start the hold's countdown again, within its longest lifetime; the slot stays held."""
+        if not ids.is_valid("hold", hold_id):
+            raise HoldNotFound("No such hold.")
+        outcome = await self.store.extend(principal.org_id, hold_id)
+        if isinstance(outcome, str):
+            error, message = _EXTEND_REFUSALS[outcome]
+            raise error(message)
+        # The key's active set lives on another hash tag, so it moves in a second step. Its
+        # score only ever rises and no place is added: a stale score higher than the hold's
+        # expiry (two extensions racing, or a hold released meanwhile) only keeps a place a
+        # little longer, and the hold's own place is never given to another hold. Only if this
+        # process dies between the two steps does the place lapse at the old expiry.
+        expires_ms = int(outcome.expires_at.timestamp()) * 1000
+        await self.limits.extend_hold(outcome.api_key_id, hold_id, expires_ms)
+        metrics.HOLDS_EXTENDED.inc()
+        return outcome
 
     async def confirm(
         self, principal: Principal, hold_id: str, request: HoldConfirm

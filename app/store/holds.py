@@ -75,15 +75,18 @@ class HoldStore:
         ttl_seconds: int,
         retention_seconds: int,
         scripts: codec.ScriptHost | None = None,
+        max_lifetime_seconds: int = 1800,
     ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.retention_seconds = retention_seconds
+        self.max_lifetime_seconds = max_lifetime_seconds
         host = scripts or redis
         self._create = codec.script(host, "create_hold.lua")
         self._get = codec.script(host, "get_hold.lua")
         self._release = codec.script(host, "release_hold.lua")
         self._confirm = codec.script(host, "confirm_hold.lua")
+        self._extend = codec.script(host, "extend_hold.lua")
 
     async def create(self, hold: NewHold) -> Created | Taken | NotRestored:
         record = {
@@ -131,6 +134,19 @@ class HoldStore:
         args = [org_id, keys.occupancy_prefix(tag), hold_id]
         outcome, api_key_id = await self._release(keys=script_keys, args=args)
         return outcome.decode(), api_key_id.decode()
+
+    async def extend(self, org_id: str, hold_id: str) -> Hold | str:
+        """The hold with its new expiry, or why there is none ('not_found', 'released',
+        'confirmed', 'expired', 'limit')."""
+        tag = tag_of(hold_id)
+        args = [org_id, keys.occupancy_prefix(tag), hold_id, self.ttl_seconds]
+        args += [self.max_lifetime_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
+        script_keys = [keys.hold(hold_id), keys.expiries(tag)]
+        outcome, *reply = await self._extend(keys=script_keys, args=args)
+        if outcome != b"extended":
+            return str(outcome.decode())
+        now_ms, *flat = reply
+        return codec.hold_from(hold_id, codec.pairs(flat), now_ms=now_ms)
 
     async def confirm(
         self, org_id: str, hold_id: str, appointment_id: str, booking: BookingDetails

@@ -109,6 +109,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         ttl_seconds=settings.hold_ttl_seconds,
         retention_seconds=settings.hold_retention_seconds,
         scripts=scripts,
+        max_lifetime_seconds=settings.hold_max_lifetime_seconds,
     )
     catalogs = CatalogCache(app[SESSIONS], settings.cache_seconds)
     appointments = AppointmentService(

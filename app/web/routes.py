@@ -28,6 +28,7 @@ def add_routes(app: web.Application, base: str) -> None:
     app.router.add_get(f"{base}/holds/{{hold_id}}", holds.get_hold)
     app.router.add_delete(f"{base}/holds/{{hold_id}}", holds.release_hold)
     app.router.add_post(f"{base}/holds/{{hold_id}}/confirm", holds.confirm_hold)
+    app.router.add_post(f"{base}/holds/{{hold_id}}/extend", holds.extend_hold)
     app.router.add_get(f"{base}/appointments", appointments.list_appointments)
     app.router.add_get(f"{base}/appointments/{{appointment_id}}", appointments.get_appointment)
     app.router.add_post(

@@ -1,11 +1,11 @@
-"""The four hold endpoints of the seed API."""
+"""The four hold endpoints of the seed API, and extend."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from app.public import AppointmentPublic, HoldPublic
-from app.schemas import HoldConfirm, HoldCreate
+from app.schemas import HoldConfirm, HoldCreate, HoldExtend
 from app.web.auth import authorise
 from app.web.parsing import parse_body
 from app.web.responses import ok
@@ -29,6 +29,13 @@ async def release_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     await request.app[HOLDS].release(principal, request.match_info["hold_id"])
     return ok({"message": "Hold released"})
+
+
+async def extend_hold(request: web.Request) -> web.Response:
+    principal = await authorise(request, "write_holds")
+    await parse_body(request, HoldExtend)
+    hold = await request.app[HOLDS].extend(principal, request.match_info["hold_id"])
+    return ok(HoldPublic.model_validate(hold))
 
 
 async def confirm_hold(request: web.Request) -> web.Response:
