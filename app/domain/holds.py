@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import ids, metrics
+from app import client_secrets, ids, metrics
 from app.catalog.cache import CatalogCache
 from app.clock import Clock
 from app.db import patients_repo
@@ -88,6 +89,7 @@ class HoldService:
             self.clock.now(),
         )
         hold_id = ids.new_tagged_id("hold", ids.shard_tag(principal.org_id, clinician.id))
+        secret = client_secrets.new()
         new_hold = NewHold(
             id=hold_id,
             org_id=principal.org_id,
@@ -100,6 +102,7 @@ class HoldService:
             occupied=occupied_interval(slot.start, slot.end, kind),
             session_key=session_key(kind, slot.start, slot.location_id),
             seats=kind.max_group_size,
+            secret_hash=client_secrets.digest(secret),
         )
         await self.limits.admit(principal, new_hold_id=hold_id)
         outcome: Created | Taken | NotRestored | None = None
@@ -112,7 +115,7 @@ class HoldService:
             metrics.SLOT_CONFLICTS.inc()
             raise SlotUnavailable(_why_unavailable(outcome))
         metrics.HOLDS_CREATED.inc()
-        return outcome.hold
+        return dataclasses.replace(outcome.hold, client_secret=secret)
 
     async def _create(self, new_hold: NewHold) -> Created | Taken | NotRestored:
         outcome = await self.store.create(new_hold)

@@ -31,6 +31,7 @@ class NewHold:
     occupied: Interval
     session_key: str | None = None  # a seat of this group session; None: an exclusive hold
     seats: int = 1  # how many holds and appointments the session may have
+    secret_hash: str = ""  # SHA-256 of the hold's client_secret, hex; '' for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class HoldStore:
         self._extend = codec.script(host, "extend_hold.lua")
 
     async def create(self, hold: NewHold) -> Created | Taken | NotRestored:
-        record = {
+        record: dict[str, str | int] = {
             "org": hold.org_id,
             "key": hold.api_key_id,
             "type": hold.appointment_type_id,
@@ -100,6 +101,8 @@ class HoldStore:
             "ostart": codec.epoch(hold.occupied.start),
             "oend": codec.epoch(hold.occupied.end),
         }
+        if hold.secret_hash:
+            record["sec"] = hold.secret_hash
         tag = tag_of(hold.id)
         args: list[Any] = [hold.id, record["ostart"], record["oend"]]
         args += [self.ttl_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]

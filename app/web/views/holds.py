@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.public import AppointmentPublic, HoldPublic
+from app.public import AppointmentPublic, HoldCreatedPublic, HoldPublic
 from app.schemas import HoldConfirm, HoldCreate, HoldExtend
 from app.web.auth import authorise
 from app.web.parsing import parse_body
@@ -16,7 +16,7 @@ async def create_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds", admit=False)
     body = await parse_body(request, HoldCreate)
     hold = await request.app[HOLDS].create(principal, body)
-    return ok(HoldPublic.model_validate(hold), status=201)
+    return ok(HoldCreatedPublic.model_validate(hold), status=201)
 
 
 async def get_hold(request: web.Request) -> web.Response:
