@@ -86,6 +86,10 @@ class TooManyHolds(HoldsError):
     status, code = 429, "too_many_holds"
 
 
+class TooManyStreams(HoldsError):
+    status, code = 429, "too_many_streams"
+
+
 class IdempotencyKeyReused(HoldsError):
     status, code = 409, "idempotency_key_reused"
 

@@ -113,6 +113,7 @@ class HoldStore:
             keys.hold(hold.id),
             keys.expiries(tag),
             keys.ready(tag),
+            keys.events(tag),
         ]
         created, detail = await self._create(keys=script_keys, args=args)
         if created == -1:
@@ -133,7 +134,7 @@ class HoldStore:
     async def release(self, org_id: str, hold_id: str) -> tuple[str, str]:
         """('released', 'not_found', 'expired' or 'confirmed'; the hold's API key id)."""
         tag = tag_of(hold_id)
-        script_keys = [keys.hold(hold_id), keys.expiries(tag)]
+        script_keys = [keys.hold(hold_id), keys.expiries(tag), keys.events(tag)]
         args = [org_id, keys.occupancy_prefix(tag), hold_id]
         outcome, api_key_id = await self._release(keys=script_keys, args=args)
         return outcome.decode(), api_key_id.decode()
@@ -144,7 +145,7 @@ class HoldStore:
         tag = tag_of(hold_id)
         args = [org_id, keys.occupancy_prefix(tag), hold_id, self.ttl_seconds]
         args += [self.max_lifetime_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
-        script_keys = [keys.hold(hold_id), keys.expiries(tag)]
+        script_keys = [keys.hold(hold_id), keys.expiries(tag), keys.events(tag)]
         outcome, *reply = await self._extend(keys=script_keys, args=args)
         if outcome != b"extended":
             return str(outcome.decode())
@@ -167,6 +168,7 @@ class HoldStore:
             keys.appointment(appointment_id),
             keys.expiries(tag),
             keys.pending(tag),
+            keys.events(tag),
         ]
         outcome, *reply = await self._confirm(keys=script_keys, args=args)
         if outcome != b"confirmed":

@@ -23,6 +23,7 @@ from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
 from app.store.pipeline import AutoPipeline
 from app.store.upkeep import UpkeepStore
+from app.web import hold_streams
 from app.web.cors import cors
 from app.web.idempotency import idempotency
 from app.web.middleware import envelope
@@ -60,7 +61,8 @@ def create_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[cors, envelope, idempotency])
     app[SETTINGS] = settings
     app[CLOCK] = clock or Clock()
-    app.cleanup_ctx.extend([_database, _redis, _queue, _services])
+    app.cleanup_ctx.extend([_database, _redis, _queue, _services, hold_streams.open_streams])
+    app.on_shutdown.append(hold_streams.close_streams)
     if with_worker:
         app.cleanup_ctx.append(_in_process_worker)
     add_routes(app, settings.base_path)

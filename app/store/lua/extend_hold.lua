@@ -1,6 +1,7 @@
 -- Start an active hold's countdown again, within its longest lifetime, on Redis' clock.
 -- KEYS[1]  hold record (hash)
 -- KEYS[2]  expiry index of the hash tag (sorted set: hold id by expires_at)
+-- KEYS[3]  event outbox stream of the hash tag (app/events.py names the events)
 -- ARGV[1]  organisation id of the caller
 -- ARGV[2]  occupancy key prefix of the hash tag; the record names the clinician
 -- ARGV[3]  hold id
@@ -38,6 +39,8 @@ redis.call('EXPIRE', KEYS[1], extended - tonumber(time[1]) + tonumber(ARGV[6]))
 redis.call('SET', ARGV[7] .. extended, '1', 'PXAT', extended * 1000)
 redis.call('ZADD', KEYS[2], extended, ARGV[3])
 local extended_record = redis.call('HGETALL', KEYS[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'type', 'hold.extended', 'id', ARGV[3],
+           'record', cjson.encode(extended_record))
 table.insert(extended_record, 1, now_ms)
 table.insert(extended_record, 1, 'extended')
 return extended_record
