@@ -45,16 +45,22 @@ from app.web.state import (
     SETTINGS,
     UPKEEP,
 )
+from app.web.views.booking_page import add_booking_page
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, with_worker: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    with_worker: bool = False,
+    demo_key: str | None = None,
 ) -> web.Application:
     """The HTTP API. `settings.redis_url` must be set (`holds serve` starts Redis when not).
 
     `with_worker` also runs an arq worker in this process, for a one-process laptop setup.
+    `demo_key` (`holds serve --demo` only) also serves the demo booking page, which uses it.
     """
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url")
@@ -66,6 +72,8 @@ def create_app(
     if with_worker:
         app.cleanup_ctx.append(_in_process_worker)
     add_routes(app, settings.base_path)
+    if demo_key is not None:
+        add_booking_page(app, settings.base_path, demo_key, settings.default_timezone)
     return app
 
 
