@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import orjson
@@ -99,8 +100,8 @@ async def _stream(
 async def _after_expiry(request: web.Request, hold: Hold) -> Hold:
     """The hold once its expires_at has come, by Redis' clock (no worker needed)."""
     found = await request.app[HOLD_STREAMS].events.hold(hold.id)
-    if found is None:
-        return hold
+    if found is None:  # its record outlived the retention period: long expired
+        return dataclasses.replace(hold, status="expired")
     current = found[0]
     if current.status == "active" and current.expires_at == hold.expires_at:
         await asyncio.sleep(_EXPIRY_RECHECK_SECONDS)
