@@ -41,6 +41,15 @@ class Event:
         return int(self.entry_id.split("-", 1)[0])
 
 
+def subject_of(fields: list[bytes]) -> str:
+    """The id an outbox entry is about, without decoding the rest: a process follows every
+    entry of a tag but decodes only those of holds it streams."""
+    for i in range(0, len(fields), 2):
+        if fields[i] == b"id":
+            return fields[i + 1].decode()
+    return ""
+
+
 def from_entry(entry_id: bytes, fields: list[bytes]) -> Event:
     """An outbox entry as XREAD returns it: its id and flat field/value list."""
     values = codec.pairs(fields)

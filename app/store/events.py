@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.records import Hold
-from app.events import Event, from_entry
 from app.store import codec, keys
 from app.store.pipeline import AutoPipeline
 
 NO_ENTRY = "0-0"
+Entry = tuple[bytes, list[bytes]]
 BATCH = 1000  # entries read per tag per poll; the rest come on the next one
 
 
@@ -24,14 +24,15 @@ class EventStore:
         reply = await self.pipeline.execute("XREVRANGE", keys.events(tag), "+", "-", "COUNT", 1)
         return str(reply[0][0].decode()) if reply else NO_ENTRY
 
-    async def read_after(self, tag: str, last_id: str) -> list[Event]:
+    async def read_after(self, tag: str, last_id: str) -> list[Entry]:
+        """The tag's entries after `last_id`, undecoded: (entry id, flat field/value list)."""
         reply: Any = await self.pipeline.execute(
             "XREAD", "COUNT", BATCH, "STREAMS", keys.events(tag), last_id
         )
         if not reply:
             return []
         (_, entries), *_ = reply
-        return [from_entry(entry_id, fields) for entry_id, fields in entries]
+        return [(entry_id, fields) for entry_id, fields in entries]
 
     async def hold(self, hold_id: str) -> tuple[Hold, str] | None:
         """The hold by Redis' clock, with its organisation and client_secret digest."""

@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.errors import TooManyStreams
-from app.events import Event
+from app.events import Event, from_entry, subject_of
 from app.ids import tag_of
-from app.store.events import EventStore
+from app.store.events import Entry, EventStore
 from app.web.state import HOLD_STREAMS, PIPELINE, SETTINGS
 
 log = logging.getLogger("holds.streams")
@@ -87,12 +87,15 @@ class HoldStreams:
                     continue
                 self._hand_out(tag, reply)
 
-    def _hand_out(self, tag: str, events: list[Event]) -> None:
-        for event in events:
+    def _hand_out(self, tag: str, entries: list[Entry]) -> None:
+        for entry_id, fields in entries:
             if tag in self._last_seen:
-                self._last_seen[tag] = event.entry_id
-            for queue in self._queues.get(tag, {}).get(event.id, ()):
-                queue.put_nowait(event)
+                self._last_seen[tag] = entry_id.decode()
+            queues = self._queues.get(tag, {}).get(subject_of(fields))
+            if queues:
+                event = from_entry(entry_id, fields)
+                for queue in queues:
+                    queue.put_nowait(event)
 
     async def aclose(self) -> None:
         """End every open stream, and stop following."""
