@@ -85,7 +85,10 @@ class HoldStreams:
                 if isinstance(reply, BaseException):
                     log.warning("reading the events of {%s} failed: %r", tag, reply)
                     continue
-                self._hand_out(tag, reply)
+                try:
+                    self._hand_out(tag, reply)
+                except Exception:  # one bad entry must not stop every stream of the process
+                    log.exception("handing out the events of {%s} failed", tag)
 
     def _hand_out(self, tag: str, entries: list[Entry]) -> None:
         for entry_id, fields in entries:
