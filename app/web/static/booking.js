@@ -128,6 +128,7 @@ async function start() {
   monday.setDate(monday.getDate() + ((8 - monday.getDay()) % 7 || 7));
   $("week").value = monday.toISOString().slice(0, 10);
   $("find").onclick = () => findSlots().catch((error) => say(error.message));
+  $("find").disabled = false;  // ready: services and locations are loaded
   $("extend").onclick = () => extend().catch((error) => say(error.message));
   $("details").onsubmit = (event) => confirm(event).catch((error) => say(error.message));
 }
