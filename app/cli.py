@@ -265,12 +265,13 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"redis_url": embedded.start()})
         print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
     try:
-        if args.demo:
-            _prepare_demo()
+        demo_key = _prepare_demo() if args.demo else None
         _use_uvloop()
-        app = create_app(settings, with_worker=embedded is not None)
+        app = create_app(settings, with_worker=embedded is not None, demo_key=demo_key)
         if args.child_of is None:
             print(f"holds API on http://{args.host}:{args.port}{settings.base_path}", flush=True)
+            if demo_key is not None:
+                print(f"demo booking page on http://{args.host}:{args.port}/demo/", flush=True)
         else:
             app.on_response_prepare.append(_process_id_header)
         web.run_app(
@@ -346,7 +347,7 @@ def _use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _prepare_demo() -> None:
+def _prepare_demo() -> str:
     from app.catalog.loader import load_catalog
     from app.db import keys_repo
 
@@ -360,4 +361,6 @@ def _prepare_demo() -> None:
             )
         return new.secret
 
-    print(f"demo catalog loaded; demo API key (every scope): {_with_database(prepare)}", flush=True)
+    key = _with_database(prepare)
+    print(f"demo catalog loaded; demo API key (every scope): {key}", flush=True)
+    return key

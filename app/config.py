@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".holds")
     hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
     hold_retention_seconds: int = Field(default=86_400, ge=60)
+    # An extended hold never expires later than this after it was created.
+    hold_max_lifetime_seconds: int = Field(default=1800, ge=1, le=86_400)
     default_timezone: str = "Europe/London"
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_active_holds_per_key: int = Field(default=50, ge=1)
@@ -30,6 +32,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Where `holds worker` serves its Prometheus metrics; 0 turns that off.
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    # Status streams (GET /holds/{id}/events): how often an API process reads the events of
+    # the hash tags it streams, the heartbeat comment's interval, and the most streams open at
+    # once per API key, or per hold for a client_secret, in one API process.
+    stream_poll_seconds: float = Field(default=0.2, gt=0, le=1.0)
+    stream_ping_seconds: float = Field(default=15.0, gt=0, le=15.0)
+    streams_per_key: int = Field(default=100, ge=1)
+    streams_per_hold: int = Field(default=5, ge=1)
     # Browser origins allowed to call the API (comma-separated); empty means none (CORS closed).
     cors_origins: str = ""
     # Fault injection, for the fault-tolerance tests only.

@@ -62,6 +62,10 @@ class HoldConfirmed(HoldsError):
     status, code = 409, "hold_confirmed"
 
 
+class HoldExtensionLimit(HoldsError):
+    status, code = 409, "hold_extension_limit"
+
+
 class HoldAlreadyConfirmed(HoldsError):
     status, code = 409, "hold_already_confirmed"
 
@@ -80,6 +84,10 @@ class RateLimited(HoldsError):
 
 class TooManyHolds(HoldsError):
     status, code = 429, "too_many_holds"
+
+
+class TooManyStreams(HoldsError):
+    status, code = 429, "too_many_streams"
 
 
 class IdempotencyKeyReused(HoldsError):

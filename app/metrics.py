@@ -19,6 +19,7 @@ REQUEST_SECONDS = Histogram(
 HOLDS_CREATED = Counter("holds_created_total", "Holds created.")
 HOLDS_CONFIRMED = Counter("holds_confirmed_total", "Holds confirmed into appointments.")
 HOLDS_RELEASED = Counter("holds_released_total", "Holds released by their client.")
+HOLDS_EXTENDED = Counter("holds_extended_total", "Holds whose countdown started again.")
 HOLDS_EXPIRED = Counter("holds_expired_total", "Holds expired and cleaned up by a worker.")
 SLOT_CONFLICTS = Counter("holds_slot_conflicts_total", "Hold requests refused as overlapping.")
 APPOINTMENTS_CANCELLED = Counter("holds_appointments_cancelled_total", "Appointments cancelled.")

@@ -31,6 +31,12 @@ class HoldPublic(_FromDomain):
     appointment_id: str | None
 
 
+class HoldCreatedPublic(HoldPublic):
+    """POST /holds (201): the hold, and the secret a browser may use for its status stream."""
+
+    client_secret: str
+
+
 class AppointmentPublic(BaseModel):
     id: str
     patient_id: str

@@ -32,6 +32,10 @@ class HoldConfirm(_Body):
     notes: OptionalText = None
 
 
+class HoldExtend(_Body):
+    """POST /holds/{id}/extend takes an empty body or `{}`."""
+
+
 class Page(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     limit: int = Field(default=20, ge=1, le=100)

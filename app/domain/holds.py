@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import ids, metrics
+from app import client_secrets, ids, metrics
 from app.catalog.cache import CatalogCache
 from app.clock import Clock
 from app.db import patients_repo
@@ -22,6 +23,7 @@ from app.errors import (
     HoldAlreadyConfirmed,
     HoldConfirmed,
     HoldExpired,
+    HoldExtensionLimit,
     HoldNotFound,
     HoldReleased,
     HoldsError,
@@ -48,6 +50,13 @@ _RELEASE_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
     "not_found": (HoldNotFound, "No such hold."),
     "expired": (HoldExpired, "This hold has expired; its slot is free again."),
     "confirmed": (HoldConfirmed, "This hold is confirmed; cancel the appointment instead."),
+}
+_EXTEND_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
+    "not_found": (HoldNotFound, "No such hold."),
+    "expired": (HoldExpired, "This hold has expired; create a new hold."),
+    "released": (HoldReleased, "This hold was released; create a new hold."),
+    "confirmed": (HoldConfirmed, "This hold is confirmed already."),
+    "limit": (HoldExtensionLimit, "This hold has reached its longest lifetime."),
 }
 _CONFIRM_REFUSALS: dict[str, tuple[type[HoldsError], str]] = {
     "not_found": (HoldNotFound, "No such hold."),
@@ -100,6 +109,7 @@ class HoldService:
             if made is None:
                 raise
             return made
+        secret = client_secrets.new()
         new_hold = NewHold(
             id=hold_id,
             org_id=principal.org_id,
@@ -112,6 +122,7 @@ class HoldService:
             occupied=occupied_interval(slot.start, slot.end, kind),
             session_key=session_key(kind, slot.start, slot.location_id),
             seats=kind.max_group_size,
+            secret_hash=client_secrets.digest(secret),
         )
         await self.limits.admit(principal, new_hold_id=hold_id)
         outcome: Created | Taken | NotRestored | InProgress | None = None
@@ -125,13 +136,16 @@ class HoldService:
         if not isinstance(outcome, Created):
             metrics.SLOT_CONFLICTS.inc()
             raise SlotUnavailable(_why_unavailable(outcome))
-        if outcome.replayed:
+        if outcome.replayed:  # an earlier attempt made it, and its answer was lost
             attempts.mark_replayed()
             if outcome.hold.status != "active":  # its place was freed when it ended
                 await self.limits.free_hold(principal.key_id, hold_id)
+            # Only the secret's hash is kept, so the lost answer's secret is gone: this
+            # answer's secret replaces it (the client never saw the other).
+            await self.store.replace_secret(hold_id, client_secrets.digest(secret))
         else:
             metrics.HOLDS_CREATED.inc()
-        return outcome.hold
+        return dataclasses.replace(outcome.hold, client_secret=secret)
 
     async def _made_earlier(self, principal: Principal, hold_id: str) -> Hold | None:
         """The hold an earlier attempt of this request (same Idempotency-Key) made, if any."""
@@ -169,6 +183,24 @@ class HoldService:
             raise error(message)
         await self.limits.free_hold(api_key_id, hold_id)
         metrics.HOLDS_RELEASED.inc()
+
+    async def extend(self, principal: Principal, hold_id: str) -> Hold:
+        """Start the hold's countdown again, within its longest lifetime; the slot stays held."""
+        if not ids.is_valid("hold", hold_id):
+            raise HoldNotFound("No such hold.")
+        outcome = await self.store.extend(principal.org_id, hold_id)
+        if isinstance(outcome, str):
+            error, message = _EXTEND_REFUSALS[outcome]
+            raise error(message)
+        # The key's active set lives on another hash tag, so it moves in a second step. Its
+        # score only ever rises and no place is added: a stale score higher than the hold's
+        # expiry (two extensions racing, or a hold released meanwhile) only keeps a place a
+        # little longer, and the hold's own place is never given to another hold. Only if this
+        # process dies between the two steps does the place lapse at the old expiry.
+        expires_ms = int(outcome.expires_at.timestamp()) * 1000
+        await self.limits.extend_hold(outcome.api_key_id, hold_id, expires_ms)
+        metrics.HOLDS_EXTENDED.inc()
+        return outcome
 
     async def confirm(
         self, principal: Principal, hold_id: str, request: HoldConfirm

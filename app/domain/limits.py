@@ -46,6 +46,10 @@ class Limits:
         if admission.get() is None:
             admission.set(await self.store.admit(principal.key_id))
 
+    async def extend_hold(self, api_key_id: str, hold_id: str, expires_ms: int) -> None:
+        if api_key_id:
+            await self.store.extend(api_key_id, hold_id, expires_ms)
+
     async def free_hold(self, api_key_id: str, hold_id: str) -> None:
         if api_key_id:
             await self.store.free(api_key_id, hold_id)

@@ -22,6 +22,8 @@ class Hold:
     status: str  # active, confirmed, released or expired
     created_at: datetime
     appointment_id: str | None
+    # Only on the hold POST /holds just created: the record keeps nothing but its hash.
+    client_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ class AppointmentStore:
         """Cancel (or find already cancelled); None when Redis has no such appointment."""
         tag = tag_of(appointment_id)
         outcome, *flat = await self._cancel(
-            keys=[keys.appointment(appointment_id), keys.pending(tag)],
+            keys=[keys.appointment(appointment_id), keys.pending(tag), keys.events(tag)],
             args=[org_id, keys.occupancy_prefix(tag), appointment_id, reason or ""],
         )
         return codec.appointment_from(codec.pairs(flat)) if outcome == b"ok" else None

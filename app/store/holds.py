@@ -31,6 +31,7 @@ class NewHold:
     occupied: Interval
     session_key: str | None = None  # a seat of this group session; None: an exclusive hold
     seats: int = 1  # how many holds and appointments the session may have
+    secret_hash: str = ""  # SHA-256 of the hold's client_secret, hex; '' for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +89,25 @@ class HoldStore:
         ttl_seconds: int,
         retention_seconds: int,
         scripts: codec.ScriptHost | None = None,
+        max_lifetime_seconds: int = 1800,
     ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.retention_seconds = retention_seconds
+        self.max_lifetime_seconds = max_lifetime_seconds
         host = scripts or redis
         self._create = codec.script(host, "create_hold.lua")
         self._get = codec.script(host, "get_hold.lua")
         self._release = codec.script(host, "release_hold.lua")
         self._confirm = codec.script(host, "confirm_hold.lua")
+        self._extend = codec.script(host, "extend_hold.lua")
+        self._replace_secret = codec.script(host, "replace_client_secret.lua")
 
     async def create(
         self, hold: NewHold, *, recover_only: bool = False
     ) -> Created | Taken | NotRestored | InProgress:
         """Hold the slot, or find the hold of this id already made (by an earlier attempt)."""
-        record = {
+        record: dict[str, str | int] = {
             "org": hold.org_id,
             "key": hold.api_key_id,
             "type": hold.appointment_type_id,
@@ -113,6 +118,8 @@ class HoldStore:
             "ostart": codec.epoch(hold.occupied.start),
             "oend": codec.epoch(hold.occupied.end),
         }
+        if hold.secret_hash:
+            record["sec"] = hold.secret_hash
         tag = tag_of(hold.id)
         args: list[Any] = [hold.id, record["ostart"], record["oend"]]
         args += [self.ttl_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
@@ -124,6 +131,7 @@ class HoldStore:
             keys.hold(hold.id),
             keys.expiries(tag),
             keys.ready(tag),
+            keys.events(tag),
         ]
         created, detail, *made = await self._create(keys=script_keys, args=args)
         if created == 2:
@@ -148,10 +156,27 @@ class HoldStore:
     async def release(self, org_id: str, hold_id: str) -> tuple[str, str]:
         """('released', 'not_found', 'expired' or 'confirmed'; the hold's API key id)."""
         tag = tag_of(hold_id)
-        script_keys = [keys.hold(hold_id), keys.expiries(tag)]
+        script_keys = [keys.hold(hold_id), keys.expiries(tag), keys.events(tag)]
         args = [org_id, keys.occupancy_prefix(tag), hold_id]
         outcome, api_key_id = await self._release(keys=script_keys, args=args)
         return outcome.decode(), api_key_id.decode()
+
+    async def replace_secret(self, hold_id: str, secret_hash: str) -> None:
+        """Give an existing hold a new client_secret (its hash); nothing if the hold is gone."""
+        await self._replace_secret(keys=[keys.hold(hold_id)], args=[secret_hash])
+
+    async def extend(self, org_id: str, hold_id: str) -> Hold | str:
+        """The hold with its new expiry, or why there is none ('not_found', 'released',
+        'confirmed', 'expired', 'limit')."""
+        tag = tag_of(hold_id)
+        args = [org_id, keys.occupancy_prefix(tag), hold_id, self.ttl_seconds]
+        args += [self.max_lifetime_seconds, self.retention_seconds, keys.expiry_tick_prefix(tag)]
+        script_keys = [keys.hold(hold_id), keys.expiries(tag), keys.events(tag)]
+        outcome, *reply = await self._extend(keys=script_keys, args=args)
+        if outcome != b"extended":
+            return str(outcome.decode())
+        now_ms, *flat = reply
+        return codec.hold_from(hold_id, codec.pairs(flat), now_ms=now_ms)
 
     async def confirm(
         self,
@@ -178,6 +203,7 @@ class HoldStore:
             keys.appointment(appointment_id),
             keys.expiries(tag),
             keys.pending(tag),
+            keys.events(tag),
         ]
         outcome, *reply = await self._confirm(keys=script_keys, args=args)
         if outcome == b"in_use":

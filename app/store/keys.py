@@ -11,6 +11,8 @@ clinician and carried in hold and appointment ids, so each script touches one Re
     holds:{T}:apt:<appointment_id> hash: one appointment, the working copy of its SQL row
     holds:{T}:pending              sorted set: appointment ids whose latest change SQL lacks
     holds:{T}:ready                present once the tag's appointments were restored from SQL
+    holds:{T}:events               stream: the tag's outbox, one entry per change of a hold or
+                                   appointment, appended by the script that makes the change
 
 Per API key, under its own hash tag `{key:<key id>}`:
 
@@ -72,6 +74,10 @@ def pending(tag: str) -> str:
 
 def ready(tag: str) -> str:
     return f"{NAMESPACE}:{{{tag}}}:ready"
+
+
+def events(tag: str) -> str:
+    return f"{NAMESPACE}:{{{tag}}}:events"
 
 
 def rate(api_key_id: str) -> str:

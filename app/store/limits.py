@@ -31,6 +31,7 @@ class LimitStore:
         self.max_active_holds = max_active_holds
         self.ttl_ms = ttl_seconds * 1000
         self._admit = codec.script(scripts or redis, "admit.lua")
+        self._extend_place = codec.script(scripts or redis, "extend_place.lua")
 
     async def admit(self, api_key_id: str, new_hold_id: str | None = None) -> Admission:
         """Count one request; with `new_hold_id`, also take a place among the key's holds."""
@@ -39,6 +40,10 @@ class LimitStore:
             args=[self.per_minute, new_hold_id or "", self.max_active_holds, self.ttl_ms],
         )
         return Admission(int(verdict), int(remaining), int(retry_after))
+
+    async def extend(self, api_key_id: str, hold_id: str, expires_ms: int) -> None:
+        """Keep a hold's place until at least `expires_ms`; never adds or shortens a place."""
+        await self._extend_place(keys=[keys.active_holds(api_key_id)], args=[hold_id, expires_ms])
 
     async def free(self, api_key_id: str, hold_id: str) -> None:
         """Give back a hold's place at once (released, confirmed, or never created)."""

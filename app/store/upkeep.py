@@ -29,6 +29,7 @@ class UpkeepStore:
         for tag, ids_of_tag in by_tag.items():
             script_keys = [keys.expiries(tag)]
             script_keys += [keys.hold(hold_id) for hold_id in ids_of_tag]
+            script_keys.append(keys.events(tag))
             await self._expire(
                 keys=script_keys, args=[keys.occupancy_prefix(tag), *ids_of_tag], client=pipe
             )

@@ -23,6 +23,7 @@ from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
 from app.store.pipeline import AutoPipeline
 from app.store.upkeep import UpkeepStore
+from app.web import hold_streams
 from app.web.cors import cors
 from app.web.idempotency import idempotency
 from app.web.middleware import envelope
@@ -44,26 +45,35 @@ from app.web.state import (
     SETTINGS,
     UPKEEP,
 )
+from app.web.views.booking_page import add_booking_page
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, with_worker: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    with_worker: bool = False,
+    demo_key: str | None = None,
 ) -> web.Application:
     """The HTTP API. `settings.redis_url` must be set (`holds serve` starts Redis when not).
 
     `with_worker` also runs an arq worker in this process, for a one-process laptop setup.
+    `demo_key` (`holds serve --demo` only) also serves the demo booking page, which uses it.
     """
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url")
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[cors, envelope, idempotency])
     app[SETTINGS] = settings
     app[CLOCK] = clock or Clock()
-    app.cleanup_ctx.extend([_database, _redis, _queue, _services])
+    app.cleanup_ctx.extend([_database, _redis, _queue, _services, hold_streams.open_streams])
+    app.on_shutdown.append(hold_streams.close_streams)
     if with_worker:
         app.cleanup_ctx.append(_in_process_worker)
     add_routes(app, settings.base_path)
+    if demo_key is not None:
+        add_booking_page(app, settings.base_path, demo_key, settings.default_timezone)
     return app
 
 
@@ -109,6 +119,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         ttl_seconds=settings.hold_ttl_seconds,
         retention_seconds=settings.hold_retention_seconds,
         scripts=scripts,
+        max_lifetime_seconds=settings.hold_max_lifetime_seconds,
     )
     catalogs = CatalogCache(app[SESSIONS], settings.cache_seconds)
     appointments = AppointmentService(

@@ -27,6 +27,19 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+def allow_headers(request: web.Request) -> dict[str, str]:
+    """The CORS headers of a response to this request, for a handler that sends its headers
+    itself (a stream) before this middleware sees the response."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin not in request.app[SETTINGS].cors_origin_list:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": _EXPOSED_HEADERS,
+        "Vary": "Origin",
+    }
+
+
 def _is_preflight(request: web.Request) -> bool:
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 

@@ -13,6 +13,7 @@ from app.public import (
     AppointmentPublic,
     AppointmentTypePublic,
     ClinicianPublic,
+    HoldCreatedPublic,
     HoldPublic,
     LocationPublic,
     PatientPublic,
@@ -24,6 +25,7 @@ from app.schemas import (
     AvailabilityQuery,
     HoldConfirm,
     HoldCreate,
+    HoldExtend,
     Page,
     PatientCreate,
 )
@@ -56,7 +58,7 @@ class Operation:
 
 
 OPERATIONS = (
-    Operation("post", "/holds", "Create a hold", "write_holds", HoldPublic, 201, HoldCreate,
+    Operation("post", "/holds", "Create a hold", "write_holds", HoldCreatedPublic, 201, HoldCreate,
               errors=(400, 401, 403, 409, 413, 429, 503)),
     Operation("get", "/holds/{hold_id}", "Check a hold's status", "write_holds", HoldPublic),
     Operation("delete", "/holds/{hold_id}", "Release a hold", "write_holds",
@@ -64,6 +66,8 @@ OPERATIONS = (
     Operation("post", "/holds/{hold_id}/confirm", "Confirm a hold into an appointment",
               "write_holds", AppointmentPublic, 201, HoldConfirm,
               errors=(400, 401, 403, 404, 409, 413, 429, 503)),
+    Operation("post", "/holds/{hold_id}/extend", "Extend a hold", "write_holds", HoldPublic,
+              body=HoldExtend, errors=(400, 401, 403, 404, 409, 413, 429, 503)),
     Operation("get", "/availability", "Slots that can be held now", "read_availability",
               SlotPublic, query=AvailabilityQuery, listing=True),
     Operation("get", "/appointments", "List appointments", "read_appointments",

@@ -10,6 +10,7 @@ from app.web.views import (
     catalog,
     docs,
     health,
+    hold_events,
     holds,
     metrics,
     patients,
@@ -28,6 +29,8 @@ def add_routes(app: web.Application, base: str) -> None:
     app.router.add_get(f"{base}/holds/{{hold_id}}", holds.get_hold)
     app.router.add_delete(f"{base}/holds/{{hold_id}}", holds.release_hold)
     app.router.add_post(f"{base}/holds/{{hold_id}}/confirm", holds.confirm_hold)
+    app.router.add_post(f"{base}/holds/{{hold_id}}/extend", holds.extend_hold)
+    app.router.add_get(f"{base}/holds/{{hold_id}}/events", hold_events.hold_events)
     app.router.add_get(f"{base}/appointments", appointments.list_appointments)
     app.router.add_get(f"{base}/appointments/{{appointment_id}}", appointments.get_appointment)
     app.router.add_post(

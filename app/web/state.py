@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -19,6 +21,9 @@ from app.store.idempotency import IdempotencyStore
 from app.store.pipeline import AutoPipeline
 from app.store.upkeep import UpkeepStore
 
+if TYPE_CHECKING:  # it builds on these keys itself
+    from app.web.hold_streams import HoldStreams
+
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -33,4 +38,5 @@ UPKEEP = web.AppKey("upkeep", UpkeepStore)
 HOLDS = web.AppKey("holds", HoldService)
 APPOINTMENTS = web.AppKey("appointments", AppointmentService)
 LIMITS = web.AppKey("limits", Limits)
+HOLD_STREAMS: web.AppKey[HoldStreams] = web.AppKey("hold_streams")
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)

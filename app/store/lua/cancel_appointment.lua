@@ -1,6 +1,7 @@
 -- Cancel a confirmed appointment: its slot is free at once. Cancelling twice changes nothing.
 -- KEYS[1]  appointment record (hash)
 -- KEYS[2]  persistence backlog of the hash tag
+-- KEYS[3]  event outbox stream of the hash tag (app/events.py names the events)
 -- ARGV[1]  caller's organisation id
 -- ARGV[2]  occupancy key prefix of the appointment's hash tag
 -- ARGV[3]  appointment id
@@ -18,6 +19,8 @@ if record[2] == 'confirmed' then
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[4]) end
   redis.call('HINCRBY', KEYS[1], 'ver', 1)
   redis.call('ZADD', KEYS[2], time[1], ARGV[3])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'type', 'appointment.cancelled',
+             'id', ARGV[3], 'record', cjson.encode(redis.call('HGETALL', KEYS[1])))
 end
 local appointment = redis.call('HGETALL', KEYS[1])
 table.insert(appointment, 1, 'ok')

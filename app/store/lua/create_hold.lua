@@ -6,6 +6,7 @@
 -- KEYS[2]  hold record (hash)
 -- KEYS[3]  expiry index of the hash tag (sorted set: hold id by expires_at)
 -- KEYS[4]  marker that the hash tag's appointments were restored from SQL
+-- KEYS[5]  event outbox stream of the hash tag (app/events.py names the events)
 -- ARGV[1]  hold id
 -- ARGV[2]  occupied start (epoch s)
 -- ARGV[3]  occupied end (epoch s)
@@ -101,4 +102,6 @@ if session ~= '' then redis.call('HSET', KEYS[2], 'sess', session) end
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[5]))
 redis.call('SET', ARGV[6] .. expires, '1', 'PXAT', expires * 1000)
 redis.call('ZADD', KEYS[3], expires, ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'type', 'hold.created', 'id', ARGV[1],
+           'record', cjson.encode(redis.call('HGETALL', KEYS[2])))
 return {1, created}

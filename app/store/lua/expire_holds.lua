@@ -1,6 +1,7 @@
 -- Finish holds whose time is up: mark each expired and take it out of every index.
 -- KEYS[1]        expiry index of the hash tag
 -- KEYS[1+i]      record of hold i (all holds share the hash tag)
+-- KEYS[#ARGV+1]  event outbox stream of the hash tag (app/events.py names the events)
 -- ARGV[1]        occupancy key prefix of the hash tag; each record names its clinician
 -- ARGV[1+i]      id of hold i
 -- Returns one number per hold: the cleanup lag in ms (now - expires_at) when this call
@@ -23,6 +24,8 @@ for i = 2, #ARGV do
     redis.call('ZREM', ARGV[1] .. record[3], member)
     redis.call('ZREM', KEYS[1], hold_id)
     redis.call('HSET', record_key, 'status', 'expired', 'ended', time[1])
+    redis.call('XADD', KEYS[#ARGV + 1], 'MAXLEN', '~', 10000, '*', 'type', 'hold.expired',
+               'id', hold_id, 'record', cjson.encode(redis.call('HGETALL', record_key)))
     results[#results + 1] = now_ms - tonumber(record[2]) * 1000
   end
 end

@@ -1,6 +1,7 @@
 -- Release an active hold: its slot is free at once.
 -- KEYS[1]  hold record (hash)
 -- KEYS[2]  expiry index of the hash tag
+-- KEYS[3]  event outbox stream of the hash tag (app/events.py names the events)
 -- ARGV[1]  caller's organisation id (another organisation's hold does not exist for it)
 -- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
 -- ARGV[3]  hold id
@@ -21,4 +22,6 @@ if record[7] then member = member .. '|' .. record[7] end  -- a seat of a group 
 redis.call('ZREM', ARGV[2] .. record[4], member)
 redis.call('HSET', KEYS[1], 'status', 'released', 'ended', time[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'type', 'hold.released', 'id', ARGV[3],
+           'record', cjson.encode(redis.call('HGETALL', KEYS[1])))
 return {'released', record[6]}

@@ -1,11 +1,11 @@
-"""The four hold endpoints of the seed API."""
+"""The four hold endpoints of the seed API, and extend."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from app.public import AppointmentPublic, HoldPublic
-from app.schemas import HoldConfirm, HoldCreate
+from app.public import AppointmentPublic, HoldCreatedPublic, HoldPublic
+from app.schemas import HoldConfirm, HoldCreate, HoldExtend
 from app.web.auth import authorise
 from app.web.idempotency import recoverable
 from app.web.parsing import parse_body
@@ -18,7 +18,7 @@ async def create_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds", admit=False)
     body = await parse_body(request, HoldCreate)
     hold = await request.app[HOLDS].create(principal, body)
-    return ok(HoldPublic.model_validate(hold), status=201)
+    return ok(HoldCreatedPublic.model_validate(hold), status=201)
 
 
 async def get_hold(request: web.Request) -> web.Response:
@@ -31,6 +31,13 @@ async def release_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     await request.app[HOLDS].release(principal, request.match_info["hold_id"])
     return ok({"message": "Hold released"})
+
+
+async def extend_hold(request: web.Request) -> web.Response:
+    principal = await authorise(request, "write_holds")
+    await parse_body(request, HoldExtend)
+    hold = await request.app[HOLDS].extend(principal, request.match_info["hold_id"])
+    return ok(HoldPublic.model_validate(hold))
 
 
 @recoverable
