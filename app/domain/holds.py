@@ -92,6 +92,7 @@ class HoldService:
         catalog = await self.catalogs.get(principal.org_id)
         kind, clinician = _resolve(catalog, request)
         hold_id = _new_id("hold", ids.shard_tag(principal.org_id, clinician.id))
+        secret = client_secrets.new()
         try:
             slot = requested_slot(
                 catalog,
@@ -108,8 +109,7 @@ class HoldService:
             made = await self._made_earlier(principal, hold_id)
             if made is None:
                 raise
-            return made
-        secret = client_secrets.new()
+            return await self._with_new_secret(made, secret)
         new_hold = NewHold(
             id=hold_id,
             org_id=principal.org_id,
@@ -140,12 +140,16 @@ class HoldService:
             attempts.mark_replayed()
             if outcome.hold.status != "active":  # its place was freed when it ended
                 await self.limits.free_hold(principal.key_id, hold_id)
-            # Only the secret's hash is kept, so the lost answer's secret is gone: this
-            # answer's secret replaces it (the client never saw the other).
-            await self.store.replace_secret(hold_id, client_secrets.digest(secret))
-        else:
-            metrics.HOLDS_CREATED.inc()
+            return await self._with_new_secret(outcome.hold, secret)
+        metrics.HOLDS_CREATED.inc()
         return dataclasses.replace(outcome.hold, client_secret=secret)
+
+    async def _with_new_secret(self, hold: Hold, secret: str) -> Hold:
+        """A hold an earlier attempt made, answered again. Only its client_secret's hash is
+        kept, so the lost answer's secret is gone: this answer's replaces it (the client
+        never saw the other)."""
+        await self.store.replace_secret(hold.id, client_secrets.digest(secret))
+        return dataclasses.replace(hold, client_secret=secret)
 
     async def _made_earlier(self, principal: Principal, hold_id: str) -> Hold | None:
         """The hold an earlier attempt of this request (same Idempotency-Key) made, if any."""
