@@ -20,6 +20,7 @@ from app.db import keys_repo
 from app.db.engine import create_engine, migrate, session_factory
 from app.embedded_redis import EmbeddedRedis
 from app.errors import CatalogError
+from app.store.redis_client import queue_problem
 from app.web.app import create_app
 
 T = TypeVar("T")
@@ -181,6 +182,9 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if problem := queue_problem(settings.redis_url, settings.queue_redis_url):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.check:
         return worker_main.check(settings)
     port = settings.worker_metrics_port if args.metrics_port is None else args.metrics_port
@@ -222,6 +226,9 @@ def _serve(args: argparse.Namespace) -> int:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
         settings = settings.model_copy(update={"redis_url": embedded.start()})
         print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
+    elif problem := queue_problem(settings.redis_url, settings.queue_redis_url):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         if args.demo:
             _prepare_demo()
