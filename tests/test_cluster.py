@@ -110,9 +110,7 @@ async def test_fifty_racing_holds_across_two_apps_give_one_201(
     first = await make_cluster_api()
     apps = [first, await _second_instance(first, aiohttp_client)]
     body = hold_body("11:00")
-    replies = await asyncio.gather(
-        *(apps[i % 2].call("POST", "/holds", body) for i in range(50))
-    )
+    replies = await asyncio.gather(*(apps[i % 2].call("POST", "/holds", body) for i in range(50)))
     assert Counter(status for status, _ in replies) == {201: 1, 409: 49}
 
 
