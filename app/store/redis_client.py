@@ -101,7 +101,7 @@ class HoldsCluster(RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().execute_command(*args, **kwargs)
-        except ResponseError as exc:
+        except (ResponseError, ClusterError) as exc:
             raise _translated(exc) from exc
         except RedisClusterException as exc:
             raise ClusterUnavailable(f"Redis Cluster is reconfiguring: {exc}") from exc
@@ -120,13 +120,13 @@ class _Pipeline(ClusterPipeline):
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
         try:
             return await super().execute(raise_on_error, allow_redirections)
-        except ResponseError as exc:
+        except (ResponseError, ClusterError) as exc:
             raise _translated(exc) from exc
         except RedisClusterException as exc:
             raise ClusterUnavailable(f"Redis Cluster is reconfiguring: {exc}") from exc
 
 
-def _translated(exc: ResponseError) -> Exception:
+def _translated(exc: ResponseError | ClusterError) -> Exception:
     """A redirection redis-py gave up on, or a script stopped by a moving slot, is the
     cluster reconfiguring; any other error reply is itself."""
     if isinstance(exc, (ClusterError, TryAgainError, AskError)) or NON_LOCAL_KEY in str(exc):
