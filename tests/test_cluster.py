@@ -146,3 +146,13 @@ async def test_flushed_master_gets_its_appointments_back_from_sql(
     assert (status, body["error"]["code"]) == (409, "slot_unavailable")
     status, fetched = await api.call("GET", f"/appointments/{appointment['id']}")
     assert (status, fetched["data"]["status"]) == (200, "confirmed")
+
+
+async def test_readiness_and_metrics_answer_on_a_cluster(make_cluster_api: MakeApi) -> None:
+    api = await make_cluster_api()
+    await _hold(api)
+    ready = await api.client.get("/readyz")
+    assert (ready.status, (await ready.json())["data"]["status"]) == (200, "ready")
+    metrics = await api.client.get("/metrics")
+    assert metrics.status == 200
+
