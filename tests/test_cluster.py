@@ -155,4 +155,3 @@ async def test_readiness_and_metrics_answer_on_a_cluster(make_cluster_api: MakeA
     assert (ready.status, (await ready.json())["data"]["status"]) == (200, "ready")
     metrics = await api.client.get("/metrics")
     assert metrics.status == 200
-
