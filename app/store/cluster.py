@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 from app.store.pipeline import Arg, AutoPipeline, PipelinedScript, Unreachable
 
 log = logging.getLogger("holds.redis")
+MAX_REDIRECTIONS = 16  # as redis-py's RedisCluster allows
 _SCRIPT_COMMANDS = {"EVAL", "EVALSHA", "eval", "evalsha"}
 # A script that reaches a key it did not declare (one built from a prefix) while its slot is
 # half moved fails with this; Redis 6.2 and 7 check only that such keys are served here.
@@ -62,8 +63,10 @@ class ClusterAutoPipeline:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_seconds
         asking: str | None = None
-        backoff = 0.01
+        backoff, redirections = 0.01, 0
         while True:
+            if redirections > MAX_REDIRECTIONS:  # nodes disagree on the owner: mid-change
+                raise ClusterUnavailable(f"Redis Cluster redirected a command {redirections} times")
             if not self._slots:
                 await self.refresh()
             address = asking or self._owner(slot)
@@ -79,6 +82,7 @@ class ClusterAutoPipeline:
                     raise
                 if kind == "unavailable":  # it may have run in part: never resent
                     raise ClusterUnavailable(str(exc)) from exc
+                redirections += kind in ("moved", "ask")
                 if kind == "moved" and slot is not None:
                     self._slots[slot] = target
                     self._refresh_soon()
