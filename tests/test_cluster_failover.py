@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis.crc import key_slot
 
 from app.config import Settings
@@ -16,7 +17,7 @@ from app.ids import shard_tag
 from app.web.app import create_app
 from tests.catalog import AMARA, ORG
 from tests.cluster import ClusterNode, LocalCluster
-from tests.conftest import Api, seed_database
+from tests.conftest import Api, StartWorker, eventually, seed_database
 from tests.helpers import confirm_body, hold_body
 
 ANSWERS_AGAIN_WITHIN = 20.0
@@ -77,3 +78,27 @@ async def test_service_answers_again_after_a_master_is_killed(
     assert (status, body["error"]["code"]) == (409, "slot_unavailable")
     status, fetched = await api.call("GET", f"/appointments/{booked['data']['id']}")
     assert (status, fetched["data"]["status"]) == (200, "confirmed")
+
+
+async def test_worker_subscribes_on_the_replica_promoted_by_a_failover(
+    own_cluster: LocalCluster, redis_url: str, start_worker: StartWorker
+) -> None:
+    start_worker(redis=own_cluster.url, queue_redis_url=redis_url)
+
+    async def every_master_listened_to() -> bool:
+        masters = own_cluster.master_nodes()
+        return len(masters) == 3 and all(_patterns(node) >= 1 for node in masters)
+
+    await eventually(every_master_listened_to)
+    own_cluster.master_nodes()[-1].kill()
+    await eventually(every_master_listened_to, within=ANSWERS_AGAIN_WITHIN)
+
+
+def _patterns(node: ClusterNode) -> int:
+    """Pattern subscriptions (the worker's `expired` listener) open on this node."""
+    with node.client() as client:
+        try:
+            count: int = client.execute_command("PUBSUB", "NUMPAT")
+        except redis.RedisError:
+            return 0
+    return count
