@@ -213,6 +213,11 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from app.store.redis_client import queue_problem
+
+    if problem := queue_problem(settings.redis_url, settings.queue_redis_url):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     # A port named on the command line is that port or none; the setting is where to start.
     exact = args.metrics_port is not None
     return worker_main.run(settings, args.metrics_host, port, exact_port=exact)
@@ -253,6 +258,7 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from app.embedded_redis import EmbeddedRedis
+    from app.store.redis_client import queue_problem
     from app.web.app import create_app
 
     if args.child_of is not None:
@@ -264,6 +270,9 @@ def _serve(args: argparse.Namespace) -> int:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
         settings = settings.model_copy(update={"redis_url": embedded.start()})
         print(f"embedded redis-server on {settings.redis_url} (data in {embedded.directory})")
+    elif problem := queue_problem(settings.redis_url, settings.queue_redis_url):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         demo_key = _prepare_demo() if args.demo else None
         _use_uvloop()
@@ -292,9 +301,15 @@ def _serve_group(args: argparse.Namespace, settings: Settings) -> int:
     """`holds serve --processes N`: see app/prefork.py."""
     from app import prefork
     from app.embedded_redis import EmbeddedRedis
+    from app.store.redis_client import queue_problem
 
     if args.processes < 1:
         print("error: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if settings.redis_url and (
+        problem := queue_problem(settings.redis_url, settings.queue_redis_url)
+    ):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     if not prefork.port_is_free(args.host, args.port):
         print(f"error: {args.host}:{args.port} is in use by another program", file=sys.stderr)

@@ -29,6 +29,7 @@ from app.db.engine import create_engine, migrate, session_factory
 from app.embedded_redis import EmbeddedRedis
 from app.web.app import create_app
 from tests.catalog import ORG, OTHER_ORG, demo_plus_test_entries
+from tests.cluster import LocalCluster
 from tests.servers import DeployedRedis
 
 POSTGRES_URL = os.environ.get("HOLDS_TEST_POSTGRES_URL", "")
@@ -216,7 +217,8 @@ def start_worker(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[St
             stderr=subprocess.STDOUT,
         )
         started.append(process)
-        _wait_until_healthy(redis or redis_url, process)
+        # On a cluster the job queue, where workers report health, is a Redis of its own.
+        _wait_until_healthy(settings.get("queue_redis_url") or redis or redis_url, process)
         return process
 
     yield start
@@ -257,3 +259,35 @@ async def sql_rows(database_url: str, query: str, **params: Any) -> list[Any]:
             return list(await connection.execute(text(query), params))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One Redis Cluster (3 masters, 3 replicas) for the session's cluster tests."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: LocalCluster) -> str:
+    """A node of the session's cluster, every master emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture
+async def make_cluster_api(
+    aiohttp_client: Any, cluster_url: str, redis_url: str, sqlite_url: str
+) -> MakeApi:
+    """The real app on the Redis Cluster, its job queue on the standalone test Redis."""
+
+    async def make(*, clock: Clock | None = None, **overrides: Any) -> Api:
+        keys = await seed_database(sqlite_url)
+        settings = Settings(
+            redis_url=cluster_url, queue_redis_url=redis_url, database_url=sqlite_url, **overrides
+        )
+        client = await aiohttp_client(create_app(settings, clock=clock))
+        return Api(client, keys.key, keys.other_org_key, keys.lacking, settings)
+
+    return make

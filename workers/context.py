@@ -13,7 +13,9 @@ from app.config import Settings
 from app.db.catalog_repo import clinician_tags
 from app.db.engine import create_engine, migrate, session_factory
 from app.domain.appointments import AppointmentService
+from app.store import redis_client
 from app.store.appointments import AppointmentStore
+from app.store.cluster import ClusterAutoPipeline
 from app.store.upkeep import UpkeepStore
 
 TAGS_MAX_AGE_SECONDS = 10.0
@@ -23,7 +25,7 @@ TAGS_MAX_AGE_SECONDS = 10.0
 class WorkerContext:
     settings: Settings
     redis: Redis
-    events: Redis  # for the keyspace-event subscription: no read timeout on an idle channel
+    scripts: redis_client.Pipelined  # runs the expiry script, per tag, auto-pipelined
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     appointments: AppointmentService
@@ -38,15 +40,26 @@ class WorkerContext:
         engine = create_engine(settings.effective_database_url)
         await migrate(engine)
         sessions = session_factory(engine)
-        redis = Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=30)
-        events = Redis.from_url(settings.redis_url, socket_keepalive=True, health_check_interval=30)
+        cluster = await redis_client.detect_cluster(settings.redis_url)
+        redis = redis_client.open_redis(
+            settings.redis_url, cluster=cluster, socket_timeout=10, health_check_interval=30
+        )
+        scripts = redis_client.open_pipeline(settings.redis_url, cluster=cluster, reply_timeout=10)
         appointments = AppointmentService(
             AppointmentStore(redis),
             sessions,
             retention_seconds=settings.hold_retention_seconds,
             pause_before_commit=settings.fault_persist_delay_seconds,
         )
-        return cls(settings, redis, events, engine, sessions, appointments, UpkeepStore(redis))
+        upkeep = UpkeepStore(redis, scripts)
+        return cls(settings, redis, scripts, engine, sessions, appointments, upkeep)
+
+    async def event_urls(self) -> list[str]:
+        """Where keyspace events are published: the one Redis, or every master of a cluster
+        (each announces only its own keys' expiries), as the cluster is now."""
+        if isinstance(self.scripts, ClusterAutoPipeline):
+            return [self.scripts.node_url(address) for address in await self.scripts.masters()]
+        return [self.settings.redis_url]
 
     async def clinician_tags(self) -> dict[str, str]:
         """Clinician id to shard tag for every clinician SQL knows, re-read every few seconds."""
@@ -68,5 +81,5 @@ class WorkerContext:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.redis.aclose()
-        await self.events.aclose()
+        await self.scripts.aclose()
         await self.engine.dispose()

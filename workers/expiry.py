@@ -20,6 +20,7 @@ from workers.context import WorkerContext
 log = logging.getLogger("holds.worker.expiry")
 SWEEP_INTERVAL_SECONDS = 0.25
 SWEEP_BATCH = 1000
+TOPOLOGY_CHECK_SECONDS = 2.0
 _EXPIRED_CHANNEL = "__keyevent@*__:expired"
 
 
@@ -50,23 +51,57 @@ async def expire(worker: WorkerContext, hold_ids: list[str]) -> int:
 
 
 async def listen(worker: WorkerContext) -> None:
-    """Clean a hash tag's due holds the moment Redis reports the expiry tick of their second."""
-    while True:
-        try:
-            await enable_keyspace_events(worker.redis)
-            async with worker.events.pubsub() as pubsub:
-                await pubsub.psubscribe(_EXPIRED_CHANNEL)
-                async for message in pubsub.listen():
-                    if message["type"] != "pmessage":
-                        continue
-                    tag = keys.tag_of_expiry_tick(message["data"].decode())
-                    if tag is not None:
-                        due = await worker.upkeep.due_expiries([tag], SWEEP_BATCH)
-                        if due:
-                            await expire(worker, due)
-        except (RedisError, OSError) as exc:
-            log.warning("expiry listener lost Redis; reconnecting", extra={"error": str(exc)})
-            await asyncio.sleep(1)
+    """Clean a hash tag's due holds the moment Redis reports the expiry tick of their second.
+
+    Each Redis node announces only its own keys' expiries, so on a cluster every master gets a
+    subscription of its own, and the set of masters is read again every few seconds: a replica
+    promoted by a failover, or a master added, is listened to from then on."""
+    listeners: dict[str, asyncio.Task[None]] = {}
+    try:
+        while True:
+            try:
+                urls = set(await worker.event_urls())
+            except (RedisError, OSError) as exc:
+                log.warning("cannot read the Redis topology", extra={"error": str(exc)})
+                urls = set(listeners)
+            for url in set(listeners) - urls:
+                listeners.pop(url).cancel()
+            for url in urls - set(listeners):
+                listeners[url] = asyncio.create_task(_listen_on(worker, url))
+            await asyncio.sleep(TOPOLOGY_CHECK_SECONDS)
+    finally:
+        for task in listeners.values():
+            task.cancel()
+        await asyncio.gather(*listeners.values(), return_exceptions=True)
+
+
+async def _listen_on(worker: WorkerContext, url: str) -> None:
+    """One node's `expired` events, resubscribed whenever the connection drops."""
+    # No read timeout: an idle channel is no fault.
+    events = Redis.from_url(url, socket_keepalive=True, health_check_interval=30)
+    try:
+        while True:
+            try:
+                await enable_keyspace_events(events)
+                async with events.pubsub() as pubsub:
+                    await pubsub.psubscribe(_EXPIRED_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message["type"] == "pmessage":
+                            await _on_expired(worker, message["data"].decode())
+            except (RedisError, OSError) as exc:
+                log.warning("expiry listener lost Redis; reconnecting",
+                            extra={"error": str(exc), "node": url})  # fmt: skip
+                await asyncio.sleep(1)
+    finally:
+        await events.aclose()
+
+
+async def _on_expired(worker: WorkerContext, key: str) -> None:
+    tag = keys.tag_of_expiry_tick(key)
+    if tag is not None:
+        due = await worker.upkeep.due_expiries([tag], SWEEP_BATCH)
+        if due:
+            await expire(worker, due)
 
 
 async def sweep(worker: WorkerContext) -> None:

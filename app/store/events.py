@@ -7,7 +7,7 @@ from typing import Any
 
 from app.domain.records import Hold
 from app.store import codec, keys
-from app.store.pipeline import AutoPipeline
+from app.store.redis_client import Pipelined
 
 NO_ENTRY = "0-0"
 Entry = tuple[bytes, list[bytes]]
@@ -15,7 +15,7 @@ BATCH = 1000  # entries read per tag per poll; the rest come on the next one
 
 
 class EventStore:
-    def __init__(self, pipeline: AutoPipeline) -> None:
+    def __init__(self, pipeline: Pipelined) -> None:
         self.pipeline = pipeline
         self._get = codec.script(pipeline, "get_hold.lua")
 

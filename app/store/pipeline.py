@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -29,6 +29,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app import metrics
 
 Arg = str | bytes | int | float
+
+
+class Unreachable(RedisConnectionError):
+    """No connection could be opened: the command was never sent, so resending it is safe."""
+
+
+class CommandSender(Protocol):
+    """What a pipelined script needs: this module's client, or the cluster's (store/cluster.py)."""
+
+    async def execute(self, *args: Arg) -> Any: ...
 
 
 class AutoPipeline:
@@ -50,6 +60,17 @@ class AutoPipeline:
             connection = await self._connect()
         return await connection.send(args)
 
+    async def execute_asking(self, *args: Arg) -> Any:
+        """`ASKING` then the command, back to back on one connection (a cluster's ASK reply)."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            connection = await self._connect()
+        replies = [connection.send(("ASKING",)), connection.send(args)]
+        _, reply = await asyncio.gather(*replies, return_exceptions=True)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
     def register_script(self, source: str) -> PipelinedScript:
         return PipelinedScript(self, source)
 
@@ -66,7 +87,7 @@ class AutoPipeline:
                 async with asyncio.timeout(self._connect_timeout):
                     connection = await self._open()
             except OSError as exc:  # TimeoutError is an OSError
-                raise RedisConnectionError(f"Cannot reach Redis: {exc!r}") from exc
+                raise Unreachable(f"Cannot reach Redis: {exc!r}") from exc
             self._connection = connection
             return connection
 
@@ -102,7 +123,7 @@ class AutoPipeline:
 class PipelinedScript:
     """A Lua script run by its SHA1, loaded again by EVAL when Redis has forgotten it."""
 
-    def __init__(self, client: AutoPipeline, source: str) -> None:
+    def __init__(self, client: CommandSender, source: str) -> None:
         self._client = client
         self._source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 
@@ -13,27 +14,29 @@ from app.store.holds import LONGEST_OCCUPIED
 
 
 class UpkeepStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: codec.ScriptHost | None = None) -> None:
         self.redis = redis
-        # redis-py's own script object: it runs inside a redis-py pipeline below.
-        self._expire = redis.register_script(codec.source("expire_holds.lua"))
+        self._expire = codec.script(scripts or redis, "expire_holds.lua")
 
     async def expire(self, hold_ids: list[str]) -> list[int]:
-        """Expire each hold whose time is up: one script call per hash tag, all in one round
-        trip. Per hold, in no particular order: the cleanup lag in ms, or -1 (nothing to do)
-        or -2 (not yet)."""
+        """Expire each hold whose time is up: one script call per hash tag, all at once (an
+        auto-pipelined host sends them in one write per Redis node). Per hold, in no
+        particular order: the cleanup lag in ms, or -1 (nothing to do) or -2 (not yet)."""
         by_tag: dict[str, list[str]] = {}
         for hold_id in hold_ids:
             by_tag.setdefault(tag_of(hold_id), []).append(hold_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for tag, ids_of_tag in by_tag.items():
-            script_keys = [keys.expiries(tag)]
-            script_keys += [keys.hold(hold_id) for hold_id in ids_of_tag]
-            script_keys.append(keys.events(tag))
-            await self._expire(
-                keys=script_keys, args=[keys.occupancy_prefix(tag), *ids_of_tag], client=pipe
+        calls = [
+            self._expire(
+                keys=[
+                    keys.expiries(tag),
+                    *(keys.hold(hold_id) for hold_id in ids_of_tag),
+                    keys.events(tag),
+                ],
+                args=[keys.occupancy_prefix(tag), *ids_of_tag],
             )
-        replies: list[list[int]] = await pipe.execute()
+            for tag, ids_of_tag in by_tag.items()
+        ]
+        replies: list[list[int]] = await asyncio.gather(*calls)
         return [lag for reply in replies for lag in reply]
 
     async def due_expiries(self, tags: Iterable[str], limit: int) -> list[str]:

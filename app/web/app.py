@@ -17,11 +17,11 @@ from app.domain.appointments import AppointmentService
 from app.domain.holds import HoldService
 from app.domain.limits import Limits
 from app.domain.principal import KeyCache
+from app.store import redis_client
 from app.store.appointments import AppointmentStore
 from app.store.holds import HoldStore
 from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
-from app.store.pipeline import AutoPipeline
 from app.store.upkeep import UpkeepStore
 from app.web import hold_streams
 from app.web.cors import cors
@@ -87,19 +87,34 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
-    # A blocking pool makes a burst wait for a connection instead of failing with 503.
-    pool = BlockingConnectionPool.from_url(
-        app[SETTINGS].redis_url,
-        max_connections=256,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-    )
-    client = Redis(connection_pool=pool)
+    settings = app[SETTINGS]
+    cluster = await redis_client.detect_cluster(settings.redis_url)
+    if cluster:
+        await redis_client.check_queue(settings.redis_url, settings.queue_redis_url)
+        client = redis_client.open_redis(
+            settings.redis_url,
+            cluster=True,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+        )
+    else:
+        # A blocking pool makes a burst wait for a connection instead of failing with 503.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=256,
+            timeout=5,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+        )
+        client = Redis(connection_pool=pool)
     app[REDIS] = client
-    # The scripts on the request path share one auto-pipelined connection (README, performance).
-    app[PIPELINE] = AutoPipeline(app[SETTINGS].redis_url, reply_timeout=5, connect_timeout=2)
+    # The scripts on the request path share one auto-pipelined connection per Redis node
+    # (README, performance).
+    app[PIPELINE] = redis_client.open_pipeline(
+        settings.redis_url, cluster=cluster, reply_timeout=5, connect_timeout=2
+    )
     yield
     await app[PIPELINE].aclose()
     await client.aclose()

@@ -18,7 +18,7 @@ from app.domain.limits import Limits
 from app.domain.principal import KeyCache
 from app.store.holds import HoldStore
 from app.store.idempotency import IdempotencyStore
-from app.store.pipeline import AutoPipeline
+from app.store.redis_client import Pipelined
 from app.store.upkeep import UpkeepStore
 
 if TYPE_CHECKING:  # it builds on these keys itself
@@ -29,7 +29,7 @@ CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
-PIPELINE = web.AppKey("pipeline", AutoPipeline)
+PIPELINE: web.AppKey[Pipelined] = web.AppKey("pipeline")
 QUEUE = web.AppKey("queue", ArqRedis)
 CATALOGS = web.AppKey("catalogs", CatalogCache)
 KEYS = web.AppKey("keys", KeyCache)
