@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from app import logs
 from app.config import Settings
 from app.errors import CatalogError
+from app.webhooks import commands as webhook_commands
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -117,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke by whole key or 16-character prefix")
     revoke.add_argument("key")
     revoke.set_defaults(run=_keys_revoke)
+
+    webhook_commands.add_parser(commands, _with_database)
     return parser
 
 

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     streams_per_hold: int = Field(default=5, ge=1)
     # Browser origins allowed to call the API (comma-separated); empty means none (CORS closed).
     cors_origins: str = ""
+    # Webhooks: private, loopback and link-local targets only for tests and single-host setups.
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
+    webhook_max_in_flight_per_endpoint: int = Field(default=4, ge=1, le=100)
+    # Retries go on for at least 24 hours; an endpoint failing this long is disabled.
+    webhook_retry_for_seconds: int = Field(default=26 * 3600, ge=1)
+    webhook_disable_after_seconds: int = Field(default=3 * 86_400, ge=1)
+    event_retention_days: int = Field(default=8, ge=7)
     # Fault injection, for the fault-tolerance tests only.
     fault_exit_after_confirm_commit: bool = False
     fault_persist_delay_seconds: float = Field(default=0.0, ge=0)

@@ -11,7 +11,7 @@ import hashlib
 import re
 import uuid
 
-PREFIXES = ("hold", "apt", "type", "cli", "loc", "pat", "org")
+PREFIXES = ("hold", "apt", "type", "cli", "loc", "pat", "org", "whe", "evt")
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _ID_PATTERNS = {prefix: re.compile(rf"{prefix}_{_UUID}") for prefix in PREFIXES}
 

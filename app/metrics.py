@@ -59,3 +59,21 @@ REDIS_PIPELINE_BATCH = Histogram(
     "Redis commands sent together in one write by the API's auto-pipelining client.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+WEBHOOK_DELIVERIES = Counter(
+    "holds_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, retrying, failed (out of retries).",
+    ["outcome"],
+)
+WEBHOOK_DELIVERY_LAG = Histogram(
+    "holds_webhook_delivery_lag_seconds",
+    "Time from a change to its event's successful delivery.",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0, 600.0, 3600.0),
+)
+WEBHOOK_RETRY_BACKLOG = Gauge(
+    "holds_webhook_retry_backlog",
+    "Deliveries waiting for another attempt after a failure, per endpoint.",
+    ["endpoint"],
+)
+WEBHOOK_ENDPOINTS_DISABLED = Gauge(
+    "holds_webhook_endpoints_disabled", "Endpoints disabled after failing for days."
+)

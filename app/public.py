@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -180,3 +181,30 @@ class PatientPublic(_FromDomain):
     phone: str | None
     created_at: UtcTimestamp
     updated_at: UtcTimestamp
+
+
+class WebhookEndpointPublic(_FromDomain):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    created_at: UtcTimestamp
+    # Set when deliveries kept failing for HOLDS_WEBHOOK_DISABLE_AFTER_SECONDS: nothing more is
+    # sent to it; delete it and create it again once the receiver works.
+    disabled_at: UtcTimestamp | None
+    disabled_reason: str | None
+
+
+class WebhookEndpointCreated(WebhookEndpointPublic):
+    """The one response that shows the signing secret."""
+
+    secret: str
+
+
+class EventPublic(_FromDomain):
+    """An event exactly as it was delivered (its body)."""
+
+    id: str
+    type: str
+    created_at: UtcTimestamp
+    data: dict[str, Any]

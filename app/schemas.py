@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.events import TYPES as EVENT_TYPES
+from app.events import EventType
 from app.fields import NonEmptyStr, StrictDate, StrictTime
 
 OptionalText = Annotated[str, StringConstraints(max_length=2000)] | None
@@ -72,6 +74,27 @@ class AppointmentQuery(Page):
 
 class AppointmentCancel(_Body):
     reason: OptionalText = None
+
+
+class WebhookEndpointCreate(_Body):
+    url: Annotated[NonEmptyStr, Field(max_length=2000)]
+    # Every type when left out; an unknown type is refused.
+    events: Annotated[list[EventType], Field(min_length=1)] | None = None
+    description: OptionalText = None
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _known_types(cls, value: object) -> object:
+        """Name the unknown type, and the field itself rather than a position in it."""
+        if isinstance(value, list):
+            unknown = [item for item in value if item not in EVENT_TYPES]
+            if unknown:
+                raise ValueError(f"unknown event type {unknown[0]!r}")
+        return value
+
+
+class EventQuery(Page):
+    type: EventType | None = None
 
 
 class PatientCreate(_Body):

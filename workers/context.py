@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -31,6 +32,7 @@ class WorkerContext:
     appointments: AppointmentService
     upkeep: UpkeepStore
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tags: dict[str, str] = field(default_factory=dict)
     _tags_read_at: float = 0.0
     _closed: bool = False
@@ -80,6 +82,8 @@ class WorkerContext:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for closer in self.closers:
+            await closer()
         await self.redis.aclose()
         await self.scripts.aclose()
         await self.engine.dispose()

@@ -19,11 +19,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from app import metrics
+from app.catalog.cache import CatalogCache
 from app.config import Settings
 from app.queue import PERSIST_JOB
-from workers import expiry
+from workers import expiry, outbox, webhooks
 from workers.context import WorkerContext
+from workers.outbox import OutboxMover
 from workers.persistence import persist_appointment, reconcile
+from workers.webhooks import Deliverer
 
 log = logging.getLogger("holds.worker")
 HEALTH_CHECK_INTERVAL_SECONDS = 10
@@ -78,9 +81,15 @@ def build_worker(
     async def startup(ctx: dict[str, Any]) -> None:
         worker = await WorkerContext.open(settings)
         ctx["holds"] = worker
+        mover = OutboxMover(worker, CatalogCache(worker.sessions, settings.cache_seconds))
+        moved = asyncio.Event()
+        deliverer = Deliverer(worker, wake=moved)
+        worker.closers.append(deliverer.close)
         worker.tasks += [
             asyncio.create_task(expiry.listen(worker)),
             asyncio.create_task(expiry.sweep(worker)),
+            asyncio.create_task(outbox.move(worker, mover, moved)),
+            asyncio.create_task(webhooks.deliver(deliverer)),
             asyncio.create_task(_report(worker, ctx["redis"])),
         ]
 
@@ -91,7 +100,10 @@ def build_worker(
     return _HeartbeatWorker(
         heartbeat=heartbeat or Heartbeat(),
         functions=[func(persist_appointment, name=PERSIST_JOB, max_tries=10, timeout=30)],
-        cron_jobs=[cron(reconcile, second=set(range(0, 60, 5)), run_at_startup=True, timeout=60)],
+        cron_jobs=[
+            cron(reconcile, second=set(range(0, 60, 5)), run_at_startup=True, timeout=60),
+            cron(trim_events, minute=7, second=0, run_at_startup=True, timeout=300),
+        ],
         redis_settings=RedisSettings.from_dsn(settings.effective_queue_redis_url),
         redis_pool=redis_pool,
         on_startup=startup,
@@ -115,6 +127,11 @@ async def _report(worker: WorkerContext, queue: ArqRedis) -> None:
         await asyncio.sleep(REPORT_INTERVAL_SECONDS)
 
 
+async def trim_events(ctx: dict[str, Any]) -> int:
+    """Hourly: forget events past their retention period."""
+    return await webhooks.trim(ctx["holds"])
+
+
 async def report_backlogs(worker: WorkerContext, queue: ArqRedis) -> None:
     active, pending = await worker.upkeep.backlog_sizes(await worker.tags())
     metrics.ACTIVE_HOLDS.set(active)
@@ -123,6 +140,7 @@ async def report_backlogs(worker: WorkerContext, queue: ArqRedis) -> None:
     oldest = await queue.zrange(default_queue_name, 0, 0, withscores=True)
     metrics.QUEUE_DEPTH.set(depth)
     metrics.QUEUE_OLDEST_AGE.set(max(0.0, time.time() - oldest[0][1] / 1000) if oldest else 0.0)
+    await webhooks.report(worker)
 
 
 def run(settings: Settings, metrics_host: str, metrics_port: int, *, exact_port: bool) -> int:

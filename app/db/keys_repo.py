@@ -23,6 +23,7 @@ SCOPES = (
     "write_appointments",
     "read_patients",
     "write_patients",
+    "manage_webhooks",
 )
 PREFIX_LENGTH = 16
 

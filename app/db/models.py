@@ -153,3 +153,56 @@ class AppointmentRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """Where an organisation wants its events sent. The secret signs every delivery, so it is
+    kept as it was issued (unlike API keys, which are only ever compared)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    # Set on the first failed delivery of a run of failures, cleared by any success.
+    failing_since: Mapped[datetime | None] = mapped_column(default=None)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class EventRow(Base):
+    """An event as delivered: kept for GET /events for at least HOLDS_EVENT_RETENTION_DAYS."""
+
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    # The hold or appointment it is about, and its place in that subject's history.
+    subject_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DeliveryRow(Base):
+    """One event to one endpoint: pending until a 2xx, retried with backoff, else failed."""
+
+    __tablename__ = "webhook_deliveries"
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"),
+                                          primary_key=True)  # fmt: skip
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"), primary_key=True)
+    # The event's subject and place in order, kept here so claiming reads one table.
+    subject_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    leased_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)

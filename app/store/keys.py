@@ -13,6 +13,7 @@ clinician and carried in hold and appointment ids, so each script touches one Re
     holds:{T}:ready                present once the tag's appointments were restored from SQL
     holds:{T}:events               stream: the tag's outbox, one entry per change of a hold or
                                    appointment, appended by the script that makes the change
+    holds:{T}:events:moved         the outbox entry up to which workers have kept events in SQL
 
 Per API key, under its own hash tag `{key:<key id>}`:
 
@@ -90,3 +91,8 @@ def active_holds(api_key_id: str) -> str:
 
 def idempotency(api_key_id: str, digest: str) -> str:
     return f"{NAMESPACE}:{{key:{api_key_id}}}:idem:{digest}"
+
+
+def events_moved(tag: str) -> str:
+    """The outbox entry up to which workers have recorded events in SQL."""
+    return f"{NAMESPACE}:{{{tag}}}:events:moved"

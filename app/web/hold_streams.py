@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.errors import TooManyStreams
-from app.events import Event, from_entry, subject_of
+from app.events.outbox import Event, from_entry, subject_of
 from app.ids import tag_of
 from app.store.events import Entry, EventStore
 from app.web.state import HOLD_STREAMS, PIPELINE, SETTINGS

@@ -14,6 +14,7 @@ from app.web.views import (
     holds,
     metrics,
     patients,
+    webhooks,
 )
 
 
@@ -46,3 +47,8 @@ def add_routes(app: web.Application, base: str) -> None:
     app.router.add_get(f"{base}/clinicians/{{id}}", catalog.get_clinician)
     app.router.add_get(f"{base}/locations", catalog.list_locations)
     app.router.add_get(f"{base}/locations/{{id}}", catalog.get_location)
+    app.router.add_post(f"{base}/webhook-endpoints", webhooks.create_endpoint)
+    app.router.add_get(f"{base}/webhook-endpoints", webhooks.list_endpoints)
+    app.router.add_get(f"{base}/webhook-endpoints/{{id}}", webhooks.get_endpoint)
+    app.router.add_delete(f"{base}/webhook-endpoints/{{id}}", webhooks.delete_endpoint)
+    app.router.add_get(f"{base}/events", webhooks.list_events)

@@ -39,7 +39,7 @@ redis.call('EXPIRE', KEYS[1], extended - tonumber(time[1]) + tonumber(ARGV[6]))
 redis.call('SET', ARGV[7] .. extended, '1', 'PXAT', extended * 1000)
 redis.call('ZADD', KEYS[2], extended, ARGV[3])
 local extended_record = redis.call('HGETALL', KEYS[1])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'type', 'hold.extended', 'id', ARGV[3],
+redis.call('XADD', KEYS[3], '*', 'type', 'hold.extended', 'id', ARGV[3],
            'record', cjson.encode(extended_record))
 table.insert(extended_record, 1, now_ms)
 table.insert(extended_record, 1, 'extended')

@@ -17,7 +17,8 @@ from aiohttp import web
 from app import client_secrets, ids
 from app.domain.records import Hold
 from app.errors import HoldNotFound
-from app.events import FINAL_STATUSES, hold_of, hold_payload
+from app.events import FINAL_STATUSES
+from app.events.outbox import hold_of, hold_payload
 from app.web.auth import authorise
 from app.web.cors import allow_headers
 from app.web.hold_streams import StreamQueue

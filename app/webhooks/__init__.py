@@ -1,0 +1,1 @@
+"""Webhooks: endpoints an organisation registers, the events sent to them, and where they may go."""

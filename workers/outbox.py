@@ -1,0 +1,168 @@
+"""Moving events from the Redis outbox into SQL, where they are kept and delivered from.
+
+Every script that changes a hold or appointment appends its event to the hash tag's outbox
+stream in the same atomic step. Here a worker copies new entries into SQL (the event, and one
+pending delivery per endpoint that wants it) in one transaction, then records how far it got
+(`holds:{T}:events:moved`) and trims what SQL has, keeping the last minute for live readers.
+Event ids come from the entry, so two workers moving the same entries write each event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.catalog.cache import CatalogCache
+from app.db import webhooks_repo
+from app.db.models import WebhookEndpoint
+from app.events import outbox as payloads
+from app.store import keys
+from workers.context import WorkerContext
+
+log = logging.getLogger("holds.worker.outbox")
+MOVE_INTERVAL_SECONDS = 0.2
+BATCH = 500
+KEEP_FOR_LIVE_READERS_MS = 60_000
+ENDPOINTS_MAX_AGE_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    tag: str
+    event: payloads.Event
+
+
+class OutboxMover:
+    """One worker's mover: remembers each tag's position between rounds."""
+
+    def __init__(self, worker: WorkerContext, catalogs: CatalogCache) -> None:
+        self.worker = worker
+        self.catalogs = catalogs
+        self.moved: dict[str, str] = {}
+        self._endpoints: dict[str, list[WebhookEndpoint]] = {}
+        self._endpoints_read_at = 0.0
+
+    async def move_once(self) -> int:
+        """Copy every new outbox entry of every tag into SQL; returns how many."""
+        tags = sorted(await self.worker.tags())
+        await self._learn_positions(tags)
+        entries = await self._new_entries(tags)
+        if not entries:
+            return 0
+        await self._record(entries)
+        await self._advance(entries)
+        return len(entries)
+
+    async def _learn_positions(self, tags: list[str]) -> None:
+        unknown = [tag for tag in tags if tag not in self.moved]
+        if not unknown:
+            return
+        pipe = self.worker.redis.pipeline(transaction=False)
+        for tag in unknown:
+            pipe.get(keys.events_moved(tag))
+        for tag, position in zip(unknown, await pipe.execute(), strict=True):
+            self.moved[tag] = position.decode() if position else "0-0"
+
+    async def _new_entries(self, tags: list[str]) -> list[Entry]:
+        pipe = self.worker.redis.pipeline(transaction=False)
+        for tag in tags:
+            pipe.xrange(keys.events(tag), min=f"({self.moved[tag]}", count=BATCH)
+        replies = await pipe.execute()
+        return [
+            Entry(tag, payloads.from_entry(entry_id, _flat(fields)))
+            for tag, reply in zip(tags, replies, strict=True)
+            for entry_id, fields in reply
+        ]
+
+    async def _record(self, entries: list[Entry]) -> None:
+        endpoints = await self._live_endpoints({entry.event.record["org"] for entry in entries})
+        events, deliveries = [], []
+        for entry in entries:
+            event = await self._event(entry)
+            events.append(event)
+            deliveries += [
+                {
+                    "event_id": event["id"],
+                    "endpoint_id": endpoint.id,
+                    "subject_id": event["subject_id"],
+                    "sequence": event["sequence"],
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": event["created_at"],
+                    "created_at": event["created_at"],
+                }
+                for endpoint in endpoints.get(event["org_id"], ())
+                if event["type"] in endpoint.events and endpoint.created_at <= event["created_at"]
+            ]
+        async with self.worker.sessions.begin() as session:
+            await webhooks_repo.record_events(session, events, deliveries)
+
+    async def _event(self, entry: Entry) -> dict[str, Any]:
+        event = entry.event
+        catalog = await self.catalogs.get(event.record["org"])
+        return {
+            "id": payloads.event_id(entry.tag, event.entry_id),
+            "org_id": event.record["org"],
+            "type": event.type,
+            "subject_id": event.id,
+            "sequence": _sortable(event.entry_id),
+            "data": payloads.data_of(event, catalog),
+            "created_at": payloads.entry_moment(event.entry_id),
+        }
+
+    async def _live_endpoints(self, org_ids: Iterable[str]) -> dict[str, list[WebhookEndpoint]]:
+        """Endpoints by organisation, re-read every few seconds (a new endpoint receives the
+        events of changes made after its creation)."""
+        if time.monotonic() - self._endpoints_read_at > ENDPOINTS_MAX_AGE_SECONDS:
+            async with self.worker.sessions() as session:
+                found = await webhooks_repo.live_endpoints(session)
+            self._endpoints = {}
+            for endpoint in found:
+                self._endpoints.setdefault(endpoint.org_id, []).append(endpoint)
+            self._endpoints_read_at = time.monotonic()
+        return {org: self._endpoints.get(org, []) for org in org_ids}
+
+    async def _advance(self, entries: list[Entry]) -> None:
+        last = {entry.tag: entry.event.entry_id for entry in entries}
+        horizon_ms = int(time.time() * 1000) - KEEP_FOR_LIVE_READERS_MS
+        pipe = self.worker.redis.pipeline(transaction=False)
+        for tag, entry_id in last.items():
+            pipe.set(keys.events_moved(tag), entry_id)
+            trim_to = min(int(entry_id.split("-", 1)[0]), horizon_ms)
+            pipe.xtrim(keys.events(tag), minid=str(trim_to), approximate=False)
+        await pipe.execute()
+        self.moved.update(last)
+
+
+def _flat(fields: dict[bytes, bytes]) -> list[bytes]:
+    """redis-py's XRANGE reply fields as the flat list XREAD gives `from_entry`."""
+    return [item for pair in fields.items() for item in pair]
+
+
+def _sortable(entry_id: str) -> str:
+    """The entry id padded, so text order is the order of the changes."""
+    millis, sequence = entry_id.split("-", 1)
+    return f"{int(millis):015d}-{int(sequence):08d}"
+
+
+async def move(worker: WorkerContext, mover: OutboxMover, moved: asyncio.Event) -> None:
+    """Move outbox entries into SQL five times a second; `moved` wakes the deliverer."""
+    while True:
+        try:
+            if await mover.move_once():
+                moved.set()
+                continue
+        except (RedisError, OSError, SQLAlchemyError) as exc:
+            log.warning("could not move events yet", extra={"error": type(exc).__name__})
+            await asyncio.sleep(1)
+        except Exception:  # an entry it cannot read: say so loudly, keep the worker alive
+            log.exception("could not move events")
+            await asyncio.sleep(1)
+        await asyncio.sleep(MOVE_INTERVAL_SECONDS)
