@@ -27,8 +27,8 @@ from tests.servers import DemoServer, demo_server
 
 CONFIG_FILE = Path(__file__).parents[1] / "schemathesis.toml"
 # Bounded so that this module runs in about a minute on a busy 2-core machine.
-EXAMPLES_PER_OPERATION = 8
-SCENARIOS, STEPS_PER_SCENARIO = 15, 6
+EXAMPLES_PER_OPERATION = 5
+SCENARIOS, STEPS_PER_SCENARIO = 10, 6
 
 
 @pytest.fixture(scope="module")
