@@ -8,6 +8,7 @@ then read, release or confirm it; confirm, then read or cancel the appointment).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import tomllib
 import urllib.request
@@ -21,6 +22,7 @@ import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 
 from tests.catalog import AMARA, FOLLOW_UP, INITIAL, PATIENT, TOM
 from tests.servers import DemoServer, demo_server
@@ -28,7 +30,7 @@ from tests.servers import DemoServer, demo_server
 CONFIG_FILE = Path(__file__).parents[1] / "schemathesis.toml"
 # Bounded so that this module runs in about a minute on a busy 2-core machine.
 EXAMPLES_PER_OPERATION = 5
-SCENARIOS, STEPS_PER_SCENARIO = 10, 6
+SCENARIOS, STEPS_PER_SCENARIO = 20, 8
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +80,22 @@ def test_every_generated_request_gets_a_documented_answer(
     case.call_and_validate(base_url=live_server.base, headers=_auth(live_server))
 
 
-def test_linked_operations_conform_in_sequence(api_schema: Any, live_server: DemoServer) -> None:
-    slots = iter(_free_slots(live_server))
+def _booking_schema(server: DemoServer) -> Any:
+    """The served document with only the booking flow's paths, so that every scenario's steps
+    go to holds and appointments (the catalog's reads are covered above)."""
+    with urllib.request.urlopen(f"{server.api}/openapi.json", timeout=10) as response:
+        document = orjson.loads(response.read())
+    flow = ("/v1/holds", "/v1/appointments")
+    document["paths"] = {p: ops for p, ops in document["paths"].items() if p.startswith(flow)}
+    return schemathesis.openapi.from_dict(document, config=_config(server))
 
-    class Booking(api_schema.as_state_machine()):  # type: ignore[misc]
+
+def test_linked_operations_conform_in_sequence(live_server: DemoServer) -> None:
+    slots = iter(_free_slots(live_server))
+    answered: set[tuple[str, int]] = set()
+    failures: list[str] = []
+
+    class Booking(_booking_schema(live_server).as_state_machine()):  # type: ignore[misc]
         """Half the holds it creates are real free slots, and confirms name a real patient,
         so the links reach held, confirmed and cancelled resources, not only 4xx."""
 
@@ -94,19 +108,44 @@ def test_linked_operations_conform_in_sequence(api_schema: Any, live_server: Dem
             if operation == "POST /v1/holds/{hold_id}/confirm" and isinstance(case.body, dict):
                 case.body = {**case.body, "patient_id": PATIENT}
 
+        def after_call(self, response: Any, case: Any) -> None:
+            answered.add((case.operation.label, response.status_code))
+            super().after_call(response, case)
+
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": live_server.base, "headers": _auth(live_server)}
 
-    Booking.run(
-        settings=settings(
-            max_examples=SCENARIOS,
-            stateful_step_count=STEPS_PER_SCENARIO,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
+        def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                super().validate_response(response, case, *args, **kwargs)
+            except Exception as failure:
+                failures.append(f"{case.operation.label} -> {response.status_code}: {failure}")
+                raise
+
+    # Replaying a scenario meets a service whose state has moved on, so its rules draw
+    # differently (schemathesis' own runner treats this the same way): the failures recorded
+    # as they happened are what counts.
+    with contextlib.suppress(FlakyStrategyDefinition):
+        Booking.run(
+            settings=settings(
+                max_examples=SCENARIOS,
+                stateful_step_count=STEPS_PER_SCENARIO,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
         )
-    )
+    assert not failures, "\n\n".join(failures)
     assert next(slots, None) is not None, "ran out of free slots: the scenarios used them all"
+    # Real holds were made, and the links from them reached a real hold at least once.
+    linked = {
+        ("GET /v1/holds/{hold_id}", 200),
+        ("DELETE /v1/holds/{hold_id}", 200),
+        ("POST /v1/holds/{hold_id}/confirm", 201),
+    }
+    assert ("POST /v1/holds", 201) in answered, repr(sorted(answered))
+    assert linked & answered, repr(sorted(answered))
 
 
 def _free_slots(server: DemoServer) -> list[dict[str, str]]:

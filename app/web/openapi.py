@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -184,9 +185,23 @@ def _component_schemas() -> dict[str, Any]:
         if operation.response is not None:
             models.append((operation.response, "serialization"))
     _, top = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
-    schemas: dict[str, Any] = top.get("$defs", {})
+    schemas: dict[str, Any] = _renamed(top.get("$defs", {}))
     schemas["Pagination"] = shared.pagination_schema()
     return schemas
+
+
+def _component_name(name: str) -> str:
+    """`HoldPublic` is the `Hold` a client sees: generators and tools go by these names."""
+    return name.removesuffix("Public")
+
+
+def _renamed(schemas: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(schemas)
+    for name in schemas:
+        old, new = _REF.format(model=name), _REF.format(model=_component_name(name))
+        text = text.replace(f'"{old}"', f'"{new}"')
+    renamed: dict[str, Any] = json.loads(text)
+    return {_component_name(name): schema for name, schema in renamed.items()}
 
 
 def _operation(operation: Operation) -> dict[str, Any]:
@@ -220,7 +235,7 @@ _IDEMPOTENCY_KEY = {
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": _REF.format(model=model.__name__)}
+    return {"$ref": _REF.format(model=_component_name(model.__name__))}
 
 
 def _success(operation: Operation) -> dict[str, Any]:
