@@ -51,8 +51,8 @@ def _auth(server: DemoServer) -> dict[str, str]:
 def _config(server: DemoServer) -> schemathesis.Config:
     """The repository's schemathesis.toml (what the CLI reads), plus this run's bounds."""
     data = tomllib.loads(CONFIG_FILE.read_text())
+    data.setdefault("generation", {})["max-examples"] = EXAMPLES_PER_OPERATION
     data |= {
-        "generation": {"max-examples": EXAMPLES_PER_OPERATION},
         "phases": {
             **{name: {"enabled": True} for name in ("examples", "coverage", "fuzzing")},
             # Sequences of valid requests: invalid ones are the stateless phases' work.
