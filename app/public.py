@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.availability import AvailableSlot
 from app.domain.catalog import Clinician, OrgCatalog
 from app.domain.records import Appointment
-from app.fields import UtcTimestamp
+from app.fields import JsonSchemaExtra, UtcTimestamp, id_schema
+
+# Documentation only: what the service renders always has these shapes.
+HoldId = Annotated[str, id_schema("hold")]
+AppointmentId = Annotated[str, id_schema("apt")]
+TypeId = Annotated[str, id_schema("type")]
+ClinicianId = Annotated[str, id_schema("cli")]
+LocationId = Annotated[str, id_schema("loc")]
+PatientId = Annotated[str, id_schema("pat")]
+HoldStatus = Annotated[str, JsonSchemaExtra(enum=["active", "confirmed", "released", "expired"])]
+AppointmentStatus = Annotated[str, JsonSchemaExtra(enum=["confirmed", "cancelled"])]
 
 
 class _FromDomain(BaseModel):
@@ -20,36 +30,46 @@ class _FromDomain(BaseModel):
 
 
 class HoldPublic(_FromDomain):
-    id: str
-    appointment_type_id: str
-    clinician_id: str
-    location_id: str | None
+    """A slot kept for one caller until `expires_at`, then confirmed, released or expired."""
+
+    id: HoldId
+    appointment_type_id: TypeId
+    clinician_id: ClinicianId
+    location_id: Annotated[LocationId | None, Field(description="Null for a remote session.")]
     start_time: UtcTimestamp
     end_time: UtcTimestamp
-    expires_at: UtcTimestamp
-    status: str
+    expires_at: Annotated[UtcTimestamp, Field(description="When an active hold expires.")]
+    status: Annotated[HoldStatus, Field(description="`expired` as soon as `expires_at` passes.")]
     created_at: UtcTimestamp
-    appointment_id: str | None
+    appointment_id: Annotated[
+        AppointmentId | None, Field(description="The appointment, once confirmed.")
+    ]
 
 
 class HoldCreatedPublic(HoldPublic):
     """POST /holds (201): the hold, and the secret a browser may use for its status stream."""
 
-    client_secret: str
+    client_secret: Annotated[
+        str,
+        Field(min_length=32, description="Grants reading this hold's status stream, nothing "
+              "else; shown only in this response."),
+    ]  # fmt: skip
 
 
 class AppointmentPublic(BaseModel):
-    id: str
-    patient_id: str
-    clinician_profile_id: str
-    clinician_id: str
-    appointment_type_id: str
-    location_id: str | None
+    """A booking: made by confirming a hold, readable at once, cancellable."""
+
+    id: AppointmentId
+    patient_id: PatientId
+    clinician_profile_id: Annotated[ClinicianId, Field(description="Same as `clinician_id`.")]
+    clinician_id: ClinicianId
+    appointment_type_id: TypeId
+    location_id: Annotated[LocationId | None, Field(description="Null for a remote session.")]
     title: str
     is_remote: bool
     start_time: UtcTimestamp
     end_time: UtcTimestamp
-    status: str
+    status: AppointmentStatus
     attendee_name: str | None
     attendee_email: str | None
     attendee_phone: str | None
@@ -58,9 +78,9 @@ class AppointmentPublic(BaseModel):
     updated_at: UtcTimestamp
     cancellation_reason: str | None
     # Whether SQL has this appointment's latest change yet (it is safe in Redis either way).
-    persisted: bool
+    persisted: Annotated[bool, Field(description="Whether the database has its latest change.")]
     # Set when SQL already held an overlapping appointment of the clinician: needs a person.
-    conflicting_appointment_id: str | None
+    conflicting_appointment_id: AppointmentId | None
 
     @classmethod
     def of(cls, appointment: Appointment, catalog: OrgCatalog) -> AppointmentPublic:
@@ -98,15 +118,20 @@ def _title(appointment: Appointment, catalog: OrgCatalog) -> str:
 
 
 class SlotPublic(BaseModel):
+    """A slot that can be held now."""
+
     start_time: UtcTimestamp
     end_time: UtcTimestamp
-    clinician_id: str
+    clinician_id: ClinicianId
     clinician_name: str
-    location_id: str | None
+    location_id: Annotated[LocationId | None, Field(description="Null for a remote session.")]
     location_name: str | None
     is_remote: bool
-    # Holds the slot still takes: 1 for an ordinary free slot, a group session's free seats.
-    seats_available: int
+    seats_available: Annotated[
+        int,
+        Field(ge=1, description="Holds the slot still takes: 1 for an ordinary free slot, "
+              "the free seats of a group session."),
+    ]  # fmt: skip
 
     @classmethod
     def of(cls, available: AvailableSlot) -> SlotPublic:
@@ -123,7 +148,7 @@ class SlotPublic(BaseModel):
 
 
 class LocationPublic(_FromDomain):
-    id: str
+    id: LocationId
     name: str
     address_line_1: str | None
     city: str | None
@@ -134,7 +159,7 @@ class LocationPublic(_FromDomain):
 
 
 class ClinicianPublic(BaseModel):
-    id: str
+    id: ClinicianId
     name: str
     first_name: str
     last_name: str
@@ -156,7 +181,7 @@ class ClinicianPublic(BaseModel):
 
 
 class AppointmentTypePublic(_FromDomain):
-    id: str
+    id: TypeId
     name: str
     description: str | None
     duration_minutes: int
@@ -169,11 +194,11 @@ class AppointmentTypePublic(_FromDomain):
     is_active: bool
     price: float | None
     currency: str | None
-    clinician_ids: list[str]
+    clinician_ids: list[ClinicianId]
 
 
 class PatientPublic(_FromDomain):
-    id: str
+    id: PatientId
     first_name: str
     last_name: str
     date_of_birth: date
