@@ -126,7 +126,11 @@ class AppointmentCancel(_Body):
 
 
 class WebhookEndpointCreate(_Body):
-    url: Annotated[NonEmptyStr, Field(max_length=2000)]
+    url: Annotated[
+        NonEmptyStr,
+        Field(max_length=2000, pattern=r"^https?://", description="Where events are POSTed: "
+              "http or https, whose host is not (and does not resolve to) a private address."),
+    ]  # fmt: skip
     # Every type when left out; an unknown type is refused.
     events: Annotated[list[EventType], Field(min_length=1)] | None = None
     description: OptionalText = None
