@@ -195,7 +195,9 @@ async def test_redis_killed_and_restarted_mid_traffic(
 
     await asyncio.gather(traffic(), crash_and_restart())
     assert len(confirmed) >= 10
-    await eventually(lambda: _all_persisted_once(sqlite_url, confirmed), within=40)
+    # Usually within 10 s; on SQLite a stall of about the busy timeout (30 s) has been seen
+    # after the kill, rarely (README, Durable appointments).
+    await eventually(lambda: _all_persisted_once(sqlite_url, confirmed), within=90)
 
 
 async def _at_least(items: list[str], count: int) -> bool:

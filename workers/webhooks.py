@@ -86,8 +86,11 @@ class Deliverer:
         return self._http
 
     async def close(self) -> None:
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=self.settings.webhook_timeout_seconds)
+        """Stop at once: an attempt cut short is leased, and taken again when its lease ends
+        (at least once), so nothing waits here for a slow receiver."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
@@ -96,8 +99,12 @@ class Deliverer:
         limit = self.settings.webhook_max_in_flight_per_endpoint
         now = datetime.now(UTC)
         claimed: list[tuple[DeliveryRow, EventRow, WebhookEndpoint]] = []
+        async with self.worker.sessions() as session:  # a read: no write lock while idle
+            due = await webhooks_repo.due_endpoints(session, now)
+        if not due:
+            return 0
         async with self.worker.sessions.begin() as session:
-            for endpoint_id in await webhooks_repo.due_endpoints(session, now):
+            for endpoint_id in due:
                 room = limit - self.in_flight.get(endpoint_id, 0)
                 if room > 0:
                     claimed += await webhooks_repo.claim_due(
