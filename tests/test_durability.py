@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,37 +13,13 @@ from app.config import Settings
 from app.db import appointments_repo
 from app.db.engine import create_engine, session_factory
 from app.db.models import AppointmentRow
-from app.domain.records import Appointment, BookingDetails
-from app.domain.slots import Interval
-from app.ids import new_tagged_id, shard_tag
+from app.domain.records import Appointment
 from app.store import keys
 from app.web.state import APPOINTMENTS
-from tests.catalog import AMARA, INITIAL, ORG, PATIENT
 from tests.conftest import MakeApi, eventually, seed_database, sql_rows
-from tests.helpers import confirm_body, hold_body
+from tests.helpers import confirm_body, confirmed_appointment, hold_body
 from workers import expiry
 from workers.context import WorkerContext
-
-NINE = datetime(2030, 7, 1, 8, 0, tzinfo=UTC)  # 09:00 in London
-HALF_NINE = datetime(2030, 7, 1, 8, 30, tzinfo=UTC)
-
-
-def _sql_only_appointment() -> Appointment:
-    return Appointment(
-        id=new_tagged_id("apt", shard_tag(ORG, AMARA)),
-        org_id=ORG,
-        hold_id="hold_00000000-0000-4000-8000-000000000000",
-        appointment_type_id=INITIAL,
-        clinician_id=AMARA,
-        location_id=None,
-        start_time=NINE,
-        end_time=HALF_NINE,
-        status="confirmed",
-        booking=BookingDetails(patient_id=PATIENT),
-        created_at=NINE,
-        updated_at=NINE,
-        occupied=Interval(NINE, HALF_NINE),
-    )
 
 
 async def _save(database_url: str, appointment: Appointment) -> str | None:
@@ -61,7 +36,7 @@ async def test_conflict_found_at_persistence_is_kept_marked_and_visible(
 ) -> None:
     api = await make_api(database_url=database_url)
     await api.call("POST", "/holds", hold_body("15:00"))  # Redis now knows this tag from SQL
-    existing = _sql_only_appointment()
+    existing = confirmed_appointment()
     await _save(database_url, existing)  # SQL gains a booking Redis never heard of
     _, hold = await api.call("POST", "/holds", hold_body("09:00"))
     _, booked = await api.call("POST", f"/holds/{hold['data']['id']}/confirm", confirm_body())
@@ -82,12 +57,12 @@ async def test_conflict_found_at_persistence_is_kept_marked_and_visible(
 
 async def test_postgresql_refuses_overlapping_confirmed_rows(postgres_url: str) -> None:
     await seed_database(postgres_url)
-    await _save(postgres_url, _sql_only_appointment())
+    await _save(postgres_url, confirmed_appointment())
     engine = create_engine(postgres_url)
     with pytest.raises(IntegrityError):
         async with session_factory(engine).begin() as session:
             session.add(
-                AppointmentRow(**appointments_repo._row_values(_sql_only_appointment(), None))
+                AppointmentRow(**appointments_repo._row_values(confirmed_appointment(), None))
             )
     await engine.dispose()
 

@@ -5,42 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.db import appointments_repo
 from app.db.engine import create_engine, session_factory
 from app.domain.appointments import AppointmentService
-from app.domain.records import Appointment, BookingDetails
-from app.domain.slots import Interval
-from app.ids import new_tagged_id, shard_tag
+from app.domain.records import Appointment
 from app.web.state import APPOINTMENTS
-from tests.catalog import AMARA, INITIAL, ORG, PATIENT
 from tests.conftest import Api, MakeApi, seed_database, sql_rows
-from tests.helpers import confirm_body, hold_body
-
-NINE = datetime(2030, 7, 1, 8, 0, tzinfo=UTC)  # 09:00 in London on SUMMER_MONDAY
-HALF_NINE = datetime(2030, 7, 1, 8, 30, tzinfo=UTC)
-
-
-def confirmed_appointment(hours_later: int = 0) -> Appointment:
-    """Amara's, from 09:00 on SUMMER_MONDAY plus some hours, as if Redis had confirmed it."""
-    start, end = NINE + timedelta(hours=hours_later), HALF_NINE + timedelta(hours=hours_later)
-    return Appointment(
-        id=new_tagged_id("apt", shard_tag(ORG, AMARA)),
-        org_id=ORG,
-        hold_id="hold_00000000-0000-4000-8000-000000000000",
-        appointment_type_id=INITIAL,
-        clinician_id=AMARA,
-        location_id=None,
-        start_time=start,
-        end_time=end,
-        status="confirmed",
-        booking=BookingDetails(patient_id=PATIENT),
-        created_at=NINE,
-        updated_at=NINE,
-        occupied=Interval(start, end),
-    )
+from tests.helpers import confirm_body, confirmed_appointment, hold_body
 
 
 def _cancelled(appointment: Appointment) -> Appointment:
