@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # Webhooks: private, loopback and link-local targets only for tests and single-host setups.
     webhook_allow_private_targets: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
-    webhook_max_in_flight_per_endpoint: int = Field(default=4, ge=1, le=100)
+    webhook_max_in_flight_per_endpoint: int = Field(default=16, ge=1, le=100)
     # Retries go on for at least 24 hours; an endpoint failing this long is disabled.
     webhook_retry_for_seconds: int = Field(default=26 * 3600, ge=1)
     webhook_disable_after_seconds: int = Field(default=3 * 86_400, ge=1)

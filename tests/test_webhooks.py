@@ -245,6 +245,26 @@ async def test_a_failure_is_retried_and_later_events_of_its_hold_wait_for_it(
     assert (first.webhook_id, first.body) == (retry.webhook_id, retry.body)
 
 
+async def test_a_slow_endpoint_gets_its_bound_and_holds_up_no_other(
+    private_api: Api, start_worker: StartWorker, receiver: Receiver
+) -> None:
+    slow = Receiver(behaviour=lambda n: (200, 4.0))  # answers each request after 4 s
+    await slow.start()
+    try:
+        await _endpoint(private_api, slow, events=["hold.created"])
+        await _endpoint(private_api, receiver, events=["hold.created"])
+        start_worker(webhook_allow_private_targets="true", webhook_max_in_flight_per_endpoint="2")
+        for start in ("09:00", "10:00", "11:00", "12:00", "13:00"):
+            status, body = await private_api.call("POST", "/holds", hold_body(start))
+            assert status == 201, body
+        await receiver.wait_for(5, within=3.5)  # before the slow one has answered twice
+        assert len(slow.attempts) == 2 and slow.most_in_progress == 2
+        await slow.wait_for(5, within=20)
+        assert slow.most_in_progress == 2
+    finally:
+        await slow.stop()
+
+
 async def test_an_endpoint_failing_for_long_is_disabled_and_says_so(
     private_api: Api, start_worker: StartWorker, receiver: Receiver
 ) -> None:

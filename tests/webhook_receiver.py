@@ -38,6 +38,8 @@ class Receiver:
     port: int = field(default_factory=free_port)
     attempts: list[Delivery] = field(default_factory=list)  # every request, verified
     answered_ok: set[str] = field(default_factory=set)  # webhook-ids answered 2xx
+    in_progress: int = 0  # requests being answered now
+    most_in_progress: int = 0  # the most ever answered at once
     _runner: web.AppRunner | None = None
 
     @property
@@ -76,8 +78,13 @@ class Receiver:
         n = len(self.attempts)
         self.attempts.append(Delivery(headers["webhook-id"], body, event, time.monotonic()))
         status, delay = self.behaviour(n)
-        if delay:
-            await asyncio.sleep(delay)
+        self.in_progress += 1
+        self.most_in_progress = max(self.most_in_progress, self.in_progress)
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            self.in_progress -= 1
         gone = request.transport is None or request.transport.is_closing()
         if 200 <= status < 300 and not gone:  # a sender that gave up never saw this 2xx
             self.answered_ok.add(headers["webhook-id"])

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
 from app.config import Settings
@@ -64,14 +65,31 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """An attempt that has ended, waiting to be recorded."""
+
+    event: EventRow
+    endpoint_id: str
+    outcome: Outcome
+
+
 class Deliverer:
-    """Claims due deliveries endpoint by endpoint and sends them, within per-endpoint bounds."""
+    """Claims due deliveries endpoint by endpoint and sends them, within per-endpoint bounds.
+
+    Work goes in cycles of one transaction: record every attempt that ended since the last
+    cycle, then claim what is due in the room its endpoint has. One commit a cycle, however
+    many attempts it covers, so the database's commit time paces the cycles, not each
+    delivery. The bound counts requests the receiver is answering; a subject's next event is
+    not claimed before its earlier one is recorded, because claiming skips any delivery with
+    an earlier one of its subject still pending."""
 
     def __init__(self, worker: WorkerContext, wake: asyncio.Event) -> None:
         self.worker = worker
-        self.wake = wake  # set when there may be more to start: new events, or room freed
+        self.wake = wake  # set when there may be more to do: new events, or an attempt ended
         self.settings: Settings = worker.settings
         self.in_flight: dict[str, int] = {}
+        self.ended: list[Ended] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
         # Longer than any attempt takes; a worker killed mid-attempt leaves it to another then.
@@ -80,57 +98,69 @@ class Deliverer:
     def http(self) -> aiohttp.ClientSession:
         if self._http is None:
             resolver = CheckedResolver(self.settings.webhook_allow_private_targets)
-            connector = aiohttp.TCPConnector(resolver=resolver, limit=200, force_close=True)
+            # No pool-wide limit: each endpoint's own bound is the limit that matters.
+            connector = aiohttp.TCPConnector(resolver=resolver, limit=0, force_close=True)
             timeout = aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
             self._http = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._http
 
     async def close(self) -> None:
-        """Stop at once: an attempt cut short is leased, and taken again when its lease ends
-        (at least once), so nothing waits here for a slow receiver."""
+        """Stop at once: an attempt cut short, or ended but not yet recorded, stays leased and
+        is taken again when its lease ends (at least once), so nothing waits here for a slow
+        receiver."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
-    async def start_due(self) -> int:
-        """Start every due attempt there is room for; returns how many started."""
-        limit = self.settings.webhook_max_in_flight_per_endpoint
+    async def cycle(self) -> int:
+        """Record the attempts that ended and start every due attempt there is room for, in
+        one transaction; returns how many started."""
+        ended, self.ended = self.ended, []
         now = datetime.now(UTC)
-        claimed: list[tuple[DeliveryRow, EventRow, WebhookEndpoint]] = []
-        async with self.worker.sessions() as session:  # a read: no write lock while idle
-            due = await webhooks_repo.due_endpoints(session, now)
-        if not due:
-            return 0
-        async with self.worker.sessions.begin() as session:
-            for endpoint_id in due:
-                room = limit - self.in_flight.get(endpoint_id, 0)
-                if room > 0:
-                    claimed += await webhooks_repo.claim_due(
-                        session, endpoint_id, now, self.lease, room
-                    )
-        for delivery, event, endpoint in claimed:  # leased and committed: now send
-            self._start(delivery, event, endpoint)
+        try:
+            async with self.worker.sessions.begin() as session:
+                labels = await self._record_all(session, ended, now)
+                claimed = await self._claim(session, now)
+        except BaseException:
+            self.ended = ended + self.ended  # still leased: recorded by a later cycle
+            raise
+        for label in labels:
+            if label is not None:
+                metrics.WEBHOOK_DELIVERIES.labels(label).inc()
+        for event, endpoint in claimed:  # leased and committed: now send
+            self._start(event, endpoint)
         return len(claimed)
 
-    def _start(self, delivery: DeliveryRow, event: EventRow, endpoint: WebhookEndpoint) -> None:
+    async def _claim(
+        self, session: AsyncSession, now: datetime
+    ) -> list[tuple[EventRow, WebhookEndpoint]]:
+        limit = self.settings.webhook_max_in_flight_per_endpoint
+        claimed: list[tuple[EventRow, WebhookEndpoint]] = []
+        for endpoint_id in await webhooks_repo.due_endpoints(session, now):
+            room = limit - self.in_flight.get(endpoint_id, 0)
+            if room <= 0:
+                continue
+            events = await webhooks_repo.claim_due(session, endpoint_id, now, self.lease, room)
+            endpoint = await session.get(WebhookEndpoint, endpoint_id)
+            assert endpoint is not None  # a delivery's endpoint row is never deleted
+            claimed += [(event, endpoint) for event in events]
+        return claimed
+
+    def _start(self, event: EventRow, endpoint: WebhookEndpoint) -> None:
         self.in_flight[endpoint.id] = self.in_flight.get(endpoint.id, 0) + 1
-        task = asyncio.create_task(self._attempt(delivery, event, endpoint))
+        task = asyncio.create_task(self._attempt(event, endpoint))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _attempt(
-        self, delivery: DeliveryRow, event: EventRow, endpoint: WebhookEndpoint
-    ) -> None:
+    async def _attempt(self, event: EventRow, endpoint: WebhookEndpoint) -> None:
         try:
             outcome = await self.send(event, endpoint)
-            await self._record(delivery, event, endpoint, outcome)
-        except (SQLAlchemyError, OSError) as exc:  # the lease runs out and it is tried again
-            log.warning("could not record a delivery", extra={"error": type(exc).__name__})
         finally:
             self.in_flight[endpoint.id] -= 1
-            self.wake.set()
+        self.ended.append(Ended(event, endpoint.id, outcome))
+        self.wake.set()
 
     async def send(self, event: EventRow, endpoint: WebhookEndpoint) -> Outcome:
         """One signed POST of the event to the endpoint."""
@@ -162,23 +192,37 @@ class Deliverer:
         if host.replace(".", "").isdigit() or ":" in host:
             await check_url(url, allow_private=self.settings.webhook_allow_private_targets)
 
-    async def _record(
-        self, delivery: DeliveryRow, event: EventRow, endpoint: WebhookEndpoint, outcome: Outcome
-    ) -> None:
-        now = datetime.now(UTC)
-        async with self.worker.sessions.begin() as session:
-            row = await session.get(DeliveryRow, (delivery.event_id, delivery.endpoint_id))
-            target = await session.get(WebhookEndpoint, endpoint.id)
-            if row is None or target is None or row.state != "pending":
-                return
-            row.attempts += 1
-            row.last_status, row.last_error, row.leased_until = outcome.status, outcome.error, None
-            if outcome.delivered:
-                row.state, row.delivered_at, target.failing_since = "delivered", now, None
-                metrics.WEBHOOK_DELIVERY_LAG.observe((now - event.created_at).total_seconds())
-            else:
-                self._schedule_retry(row, event, target, now)
-        metrics.WEBHOOK_DELIVERIES.labels(_outcome_label(outcome, row.state)).inc()
+    async def _record_all(
+        self, session: AsyncSession, ended: list[Ended], now: datetime
+    ) -> list[str | None]:
+        rows = await webhooks_repo.deliveries(
+            session, [(attempt.event.id, attempt.endpoint_id) for attempt in ended]
+        )
+        labels = []
+        for attempt in ended:
+            row = rows.get((attempt.event.id, attempt.endpoint_id))
+            target = await session.get(WebhookEndpoint, attempt.endpoint_id)  # one read each
+            labels.append(self._record(row, target, attempt, now))
+        return labels
+
+    def _record(
+        self, row: DeliveryRow | None, target: WebhookEndpoint | None, attempt: Ended,
+        now: datetime,
+    ) -> str | None:  # fmt: skip
+        """The attempt's outcome on its delivery; its metrics label, or None when another
+        worker has finished the delivery meanwhile."""
+        if row is None or target is None or row.state != "pending":
+            return None
+        outcome = attempt.outcome
+        row.attempts += 1
+        row.last_status, row.last_error, row.leased_until = outcome.status, outcome.error, None
+        if outcome.delivered:
+            row.state, row.delivered_at, target.failing_since = "delivered", now, None
+            lag = (now - attempt.event.created_at).total_seconds()
+            metrics.WEBHOOK_DELIVERY_LAG.observe(lag)
+        else:
+            self._schedule_retry(row, attempt.event, target, now)
+        return _outcome_label(outcome, row.state)
 
     def _schedule_retry(
         self, row: DeliveryRow, event: EventRow, target: WebhookEndpoint, now: datetime
@@ -205,14 +249,14 @@ def _outcome_label(outcome: Outcome, state: str) -> str:
 
 
 async def deliver(deliverer: Deliverer) -> None:
-    """Start due attempts four times a second, and at once when new events arrive or an
-    attempt ends (so an endpoint's bound, not this loop, sets its pace)."""
+    """A cycle four times a second, and at once when new events arrive or an attempt ends
+    (so an endpoint's bound and the commit time, not this loop, set the pace)."""
     while True:
         deliverer.wake.clear()
         try:
-            await deliverer.start_due()
+            await deliverer.cycle()
         except (SQLAlchemyError, OSError) as exc:
-            log.warning("could not claim deliveries", extra={"error": type(exc).__name__})
+            log.warning("could not record or claim deliveries", extra={"error": type(exc).__name__})
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(deliverer.wake.wait(), POLL_SECONDS)
 

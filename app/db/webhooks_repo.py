@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -76,11 +76,12 @@ async def due_endpoints(session: AsyncSession, now: datetime) -> list[str]:
 
 async def claim_due(
     session: AsyncSession, endpoint_id: str, now: datetime, lease: timedelta, limit: int
-) -> list[tuple[DeliveryRow, EventRow, WebhookEndpoint]]:
+) -> list[EventRow]:
     """Take up to `limit` of an endpoint's due deliveries for `lease`, oldest change first, so
     two workers never send the same attempt (a lease that runs out is taken again: at least
-    once). A delivery waits while an earlier event about the same hold or appointment is still
-    pending for this endpoint, so each subject's events arrive in the order of its changes."""
+    once); returns their events in that order. A delivery waits while an earlier event about
+    the same hold or appointment is still pending for this endpoint, so each subject's events
+    arrive in the order of its changes."""
     earlier = aliased(DeliveryRow)
     earlier_pending = select(earlier.event_id).where(
         earlier.endpoint_id == DeliveryRow.endpoint_id,
@@ -94,28 +95,35 @@ async def claim_due(
         .order_by(DeliveryRow.sequence)
         .limit(limit)
     )
-    claimed = []
-    for event_id in list(await session.scalars(candidates)):
-        # The conditions again: a concurrent claimer that got there first makes this a no-op.
-        taken = await session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.event_id == event_id, DeliveryRow.endpoint_id == endpoint_id)
-            .where(*_due(now))
-            .values(leased_until=now + lease)
-        )
-        if taken.rowcount:  # type: ignore[attr-defined]
-            claimed.append(await _delivery(session, event_id, endpoint_id))
-    return claimed
+    event_ids = list(await session.scalars(candidates))
+    if not event_ids:
+        return []
+    # The conditions again: what a concurrent claimer took first is left out.
+    taken = await session.scalars(
+        update(DeliveryRow)
+        .where(DeliveryRow.endpoint_id == endpoint_id, DeliveryRow.event_id.in_(event_ids))
+        .where(*_due(now))
+        .values(leased_until=now + lease)
+        .returning(DeliveryRow.event_id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list(taken)
+    events = await session.scalars(
+        select(EventRow).where(EventRow.id.in_(claimed)).order_by(EventRow.sequence)
+    )
+    return list(events)
 
 
-async def _delivery(
-    session: AsyncSession, event_id: str, endpoint_id: str
-) -> tuple[DeliveryRow, EventRow, WebhookEndpoint]:
-    delivery = await session.get(DeliveryRow, (event_id, endpoint_id))
-    event = await session.get(EventRow, event_id)
-    target = await session.get(WebhookEndpoint, endpoint_id)
-    assert delivery is not None and event is not None and target is not None
-    return delivery, event, target
+async def deliveries(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], DeliveryRow]:
+    """These deliveries, by (event id, endpoint id), in one query."""
+    if not keys:
+        return {}
+    query = select(DeliveryRow).where(
+        tuple_(DeliveryRow.event_id, DeliveryRow.endpoint_id).in_(keys)
+    )
+    return {(row.event_id, row.endpoint_id): row for row in await session.scalars(query)}
 
 
 async def events_page(
