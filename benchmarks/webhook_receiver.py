@@ -1,5 +1,5 @@
-"""A minimal webhook receiver for the benchmark: answers 200 and appends `<webhook-id> <epoch
-seconds>` per delivery to a file.
+"""A minimal webhook receiver for the benchmark: answers 200 and appends one line per delivery
+to a file: `<webhook-id> <arrival, epoch seconds> <event type> <expires_at, epoch seconds or ->`.
 
     python -m benchmarks.webhook_receiver --port 9200 --out received.txt
 """
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import datetime
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 
@@ -21,8 +23,11 @@ def main() -> None:
     out = args.out.open("a", buffering=1)
 
     async def receive(request: web.Request) -> web.Response:
-        await request.read()
-        out.write(f"{request.headers['webhook-id']} {time.time():.6f}\n")
+        arrived = time.time()
+        event = orjson.loads(await request.read())
+        expires_at = event["data"].get("expires_at")
+        due = f"{datetime.fromisoformat(expires_at).timestamp():.3f}" if expires_at else "-"
+        out.write(f"{request.headers['webhook-id']} {arrived:.6f} {event['type']} {due}\n")
         return web.Response(text="ok")
 
     app = web.Application()

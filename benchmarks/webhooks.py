@@ -6,10 +6,11 @@ POST /holds peak throughput (the benchmark's load generator, closed loop, 64 con
 `holds serve` as it is, (a) with no webhook endpoint and (b) with one endpoint and one
 `holds worker` delivering every event to a local receiver while the load runs, and with
 `--before REV` (c) `holds serve` at a revision without the outbox, all in alternating rounds.
-Then, on (b)'s stack with one worker, at steady offered rates of 100 and 400 holds a second
-(open loop): the rate at which events are delivered, and the lag from each change (its event's
-time in SQL, from the outbox entry) to its arrival at the receiver. Each target has a
-redis-server of its own (no persistence).
+Then, on a fresh stack of its own (redis-server, SQLite, one `holds worker`, one endpoint;
+holds held for HOLD_SECONDS so they expire while it runs), at steady offered rates of 100 and 400
+holds a second (open loop): the rate at which events are delivered, the lag from each change (its
+event's time in SQL, from the outbox entry) to its arrival at the receiver, and for `hold.expired`
+the lag from the hold's `expires_at`. Each target has a redis-server of its own (no persistence).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from benchmarks.workload import ORG, write_bodies
 
 PRIVATE_OK = {"webhook_allow_private_targets": "true"}
 DELIVERY_RATES = (100, 400)  # hold.created events offered a second
+WORKER_HEALTH_KEY = "arq:queue:health-check"  # arq writes it once the worker runs
+HOLD_SECONDS = 3  # the delivery stack's hold TTL: every hold also yields a hold.expired
 
 
 def main() -> None:
@@ -55,8 +58,7 @@ def main() -> None:
 def run(directory: Path, stack: ExitStack, args: argparse.Namespace) -> None:
     bodies = directory / "bodies.jsonl"
     write_bodies(bodies)
-    received = directory / "received.txt"
-    receiver_url = stack.enter_context(_receiver(received, directory / "receiver.log"))
+    receiver_url = stack.enter_context(_receiver(directory / "peak.txt", directory / "peak.log"))
     targets: dict[str, tuple[serving.Served, str]] = {}
     off_redis = _redis(stack, directory / "redis-off")
     targets["no endpoint"] = (serving.server(stack, directory / "off", off_redis, None), off_redis)
@@ -71,7 +73,7 @@ def run(directory: Path, stack: ExitStack, args: argparse.Namespace) -> None:
         before = serving.server(stack, directory / "before", before_redis, tree)
         targets[f"at {args.before} (no outbox)"] = (before, before_redis)
     _throughput(targets, bodies, args)
-    _delivery(on, on_redis, bodies, received, args.seconds)
+    _delivery(stack, directory / "delivery", bodies, args.seconds)
 
 
 def _redis(stack: ExitStack, directory: Path) -> str:
@@ -107,8 +109,12 @@ def _worker(redis_url: str, database_url: str, log: Path) -> Iterator[None]:
     env = dict(os.environ, HOLDS_REDIS_URL=redis_url, HOLDS_DATABASE_URL=database_url,
                HOLDS_LOG_LEVEL="WARNING", HOLDS_WEBHOOK_ALLOW_PRIVATE_TARGETS="true")  # fmt: skip
     command = [sys.executable, "-m", "app", "worker", "--metrics-port", "0"]
+    admin = redis.Redis.from_url(redis_url)
+    admin.delete(WORKER_HEALTH_KEY)
     process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
+        while not admin.exists(WORKER_HEALTH_KEY):  # measure deliveries, not its start
+            time.sleep(0.05)
         yield
     finally:
         process.terminate()
@@ -131,37 +137,57 @@ def _throughput(
              f"(generator {generator * 1e6:.0f} us CPU/request)")  # fmt: skip
 
 
-def _delivery(
-    on: serving.Served, redis_url: str, bodies: Path, received: Path, seconds: float
-) -> None:
+def _delivery(stack: ExitStack, directory: Path, bodies: Path, seconds: float) -> None:
     """At steady offered rates: how many events a second one worker delivers, and the lag
-    from each change to its arrival at the receiver."""
-    _wait_for_quiet(received)  # the peak rounds' events first
+    from each change (and each hold's expires_at) to its arrival at the receiver."""
+    directory.mkdir()
+    received = directory / "received.txt"
+    receiver_url = stack.enter_context(_receiver(received, directory / "receiver.log"))
+    redis_url = _redis(stack, directory / "redis")
+    served = serving.server(stack, directory / "serve", redis_url, None,
+                            hold_ttl_seconds=str(HOLD_SECONDS), **PRIVATE_OK)  # fmt: skip
+    asyncio.run(_register(served.database_url, receiver_url))
+    stack.enter_context(_worker(redis_url, served.database_url, directory / "worker.log"))
+    skip = 0
     for rate in DELIVERY_RATES:
-        redis.Redis.from_url(redis_url).flushall()
         before = _count(received)
-        _generate(on.target.url, on.key, bodies, seconds, rate=rate, skip=0)
-        _wait_for_quiet(received)
-        lines = received.read_text().splitlines()[before:]
-        arrivals = dict(line.split() for line in lines)
-        created = asyncio.run(_event_times(on.database_url))
-        lags = sorted(float(at) - created[e] for e, at in arrivals.items() if e in created)
-        span = max(float(at) for at in arrivals.values()) - min(created[e] for e in arrivals)
-        _say(f"offered {rate} holds/s: {len(arrivals) / span:.0f} events/s delivered by 1 worker; "
-             f"lag p50 {percentile(lags, 0.5) * 1000:.0f} ms, p99 "
-             f"{percentile(lags, 0.99) * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms "
-             f"({len(lags)} events)")  # fmt: skip
+        sent = _generate(served.target.url, served.key, bodies, seconds, rate=rate, skip=skip)
+        skip += sent["requests"]  # fresh slots for the next rate
+        held = sent["statuses"].get("201", 0)
+        _wait_for(received, before + 2 * held)  # each hold: hold.created and hold.expired
+        _report(rate, received.read_text().splitlines()[before:], served.database_url)
+
+
+def _report(rate: int, lines: list[str], database_url: str) -> None:
+    changed_at = asyncio.run(_event_times(database_url))
+    arrivals = {event: (float(at), kind, due) for event, at, kind, due in map(str.split, lines)}
+    lags = sorted(at - changed_at[e] for e, (at, _, _) in arrivals.items() if e in changed_at)
+    expiry_lags = sorted(at - float(due) for at, kind, due in arrivals.values()
+                         if kind == "hold.expired")  # fmt: skip
+    first = min(changed_at[e] for e in arrivals if e in changed_at)
+    span = max(at for at, _, _ in arrivals.values()) - first
+    _say(f"offered {rate} holds/s: {len(arrivals) / span:.0f} events/s delivered by 1 worker "
+         f"({len(arrivals)} events); change to arrival {_spread(lags)}; "
+         f"hold.expired, expires_at to arrival {_spread(expiry_lags)}")  # fmt: skip
+
+
+def _spread(lags: list[float]) -> str:
+    if not lags:
+        return "none arrived"
+    p50, p99 = percentile(lags, 0.5) * 1000, percentile(lags, 0.99) * 1000
+    return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {lags[-1] * 1000:.0f} ms"
 
 
 def _count(received: Path) -> int:
     return len(received.read_text().splitlines()) if received.exists() else 0
 
 
-def _wait_for_quiet(received: Path, within: float = 300) -> None:
-    deadline, last = time.monotonic() + within, -1
-    while time.monotonic() < deadline and (now := _count(received)) != last:
-        last = now
-        time.sleep(2)
+def _wait_for(received: Path, deliveries: int, within: float = 120) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and _count(received) < deliveries:
+        time.sleep(0.5)
+    if _count(received) < deliveries:
+        _say(f"  (only {_count(received)} of {deliveries} deliveries within {within:.0f} s)")
 
 
 async def _event_times(database_url: str) -> dict[str, float]:
