@@ -168,12 +168,12 @@ def _cluster_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
         port = free_port()
-        if port + 10000 <= 65535 and port not in ports and _is_free(port + 10000):
+        if port + 10000 <= 65535 and port not in ports and port_is_free(port + 10000):
             ports.append(port)
     return ports
 
 
-def _is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))
