@@ -65,6 +65,20 @@ async def test_replicated_command_waits_only_where_the_map_lists_a_replica(
     await client.aclose()
 
 
+async def test_replica_timeout_zero_means_no_wait(
+    redis_cluster: LocalCluster, cluster_url: str
+) -> None:
+    client = ClusterAutoPipeline(cluster_url, replica_timeout_ms=0)
+    key = "holds:{b760}:probe"
+    await client.refresh()
+    owner = redis_cluster.node_for_port(int(client._owner(key_slot(key.encode())).split(":")[1]))
+    assert f"127.0.0.1:{owner.port}" in client._replicated  # it has a replica to wait for
+    waits = _wait_calls(owner)
+    await client.execute_replicated("SET", key, "1")
+    assert _wait_calls(owner) == waits
+    await client.aclose()
+
+
 def _wait_calls(node: ClusterNode) -> int:
     with node.client() as direct:
         stats: dict[str, dict[str, int]] = direct.info("commandstats")
