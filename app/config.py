@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     webhook_retry_for_seconds: int = Field(default=26 * 3600, ge=1)
     webhook_disable_after_seconds: int = Field(default=3 * 86_400, ge=1)
     event_retention_days: int = Field(default=8, ge=7)
+    # On a Redis Cluster, how long a confirm waits for a replica of its master to have it
+    # (WAIT 1 <ms>) before answering anyway; 0: confirms do not wait.
+    confirm_replica_timeout_ms: int = Field(default=200, ge=0, le=2000)
     # Fault injection, for the fault-tolerance tests only.
     fault_exit_after_confirm_commit: bool = False
     fault_persist_delay_seconds: float = Field(default=0.0, ge=0)

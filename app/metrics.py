@@ -54,6 +54,10 @@ EXPIRY_LAG_SECONDS = Histogram(
 APPOINTMENTS_RESTORED = Counter(
     "holds_appointments_restored_total", "Appointments given back to an empty Redis from SQL."
 )
+CONFIRM_UNREPLICATED = Counter(
+    "holds_confirm_unreplicated_total",
+    "Confirms answered 201 before any replica of their Redis Cluster master had them.",
+)
 REDIS_PIPELINE_BATCH = Histogram(
     "holds_redis_pipeline_batch_commands",
     "Redis commands sent together in one write by the API's auto-pipelining client.",

@@ -5,7 +5,8 @@
 Starts a standalone redis-server (also the cluster's job queue) and a cluster of 3 masters and
 3 replicas (tests/cluster.py), then prints: POST /holds per second with 1 and 2 `holds serve`
 processes (two share one port with --reuse-port) against each, the servers' and the load
-generator's CPU time per request, the cost of `WAIT 1` after a write, the worker's cleanup of
+generator's CPU time per request, the cost of `WAIT 1` after a write, the latency of
+`POST /holds/{id}/confirm` with and without its wait for a replica, the worker's cleanup of
 10,000 holds expiring at once on the cluster (benchmarks/expiry_lag.py), and how long the
 service answers 503 after `kill -9` of a master. Redis runs without persistence here.
 """
@@ -37,7 +38,7 @@ from app.ids import shard_tag
 from app.store.redis_client import open_redis
 from benchmarks import expiry_lag
 from benchmarks.holds_vs_baseline import _cpu_seconds, _wait
-from benchmarks.workload import ORG, prepare, write_bodies
+from benchmarks.workload import ORG, PATIENT, prepare, write_bodies
 from tests.cluster import LocalCluster
 
 
@@ -125,6 +126,50 @@ def _wait_cost(cluster: LocalCluster, calls: int = 2000) -> None:
               f"p99 {values[int(len(values) * 0.99)] * 1e3:.3f} ms", flush=True)  # fmt: skip
 
 
+async def _confirm_latency(
+    directory: Path, standalone: str, cluster: LocalCluster, confirms: int
+) -> None:
+    """One confirm at a time through HTTP, taking turns between two `holds serve` on the same
+    cluster, one with HOLDS_CONFIRM_REPLICA_TIMEOUT_MS 0 (no wait) and one with 200 (WAIT 1
+    after the script), so the machine's noise falls on both alike. Each hold is made just
+    before its confirm."""
+    cluster.flush()
+    database_url = f"sqlite:///{directory / 'confirm.sqlite3'}"
+    key = await prepare(database_url)
+    bodies = (directory / "bodies.jsonl").read_text().splitlines()[: 2 * confirms]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    env = dict(os.environ, HOLDS_DATABASE_URL=database_url, HOLDS_LOG_LEVEL="WARNING",
+               HOLDS_REDIS_URL=cluster.url, HOLDS_QUEUE_REDIS_URL=standalone,
+               HOLDS_RATE_LIMIT_PER_MINUTE="1000000000")  # fmt: skip
+    timeouts = (0, 200)
+    samples: dict[int, list[float]] = {timeout_ms: [] for timeout_ms in timeouts}
+    log = directory / "confirm.log"
+    with (
+        _servers(1, env | {"HOLDS_CONFIRM_REPLICA_TIMEOUT_MS": "0"}, log) as (no_wait, _),
+        _servers(1, env | {"HOLDS_CONFIRM_REPLICA_TIMEOUT_MS": "200"}, log) as (waiting, _),
+    ):
+        async with aiohttp.ClientSession(headers=headers) as http:
+            for n, body in enumerate(bodies):
+                url = (no_wait, waiting)[n % 2]
+                samples[timeouts[n % 2]].append(await _timed_confirm(http, url, body))
+    for timeout_ms, values in samples.items():
+        values.sort()
+        print(f"confirm, replica timeout {timeout_ms:3d} ms: {len(values)} confirms, "
+              f"p50 {values[len(values) // 2] * 1e3:.2f} ms, "
+              f"p99 {values[int(len(values) * 0.99)] * 1e3:.2f} ms", flush=True)  # fmt: skip
+
+
+async def _timed_confirm(http: aiohttp.ClientSession, url: str, body: str) -> float:
+    """Seconds one confirm takes, of a hold made just before it."""
+    async with http.post(url, data=body) as made:
+        hold = await made.json()
+    began = time.perf_counter()
+    confirm = {"patient_id": PATIENT}
+    async with http.post(f"{url}/{hold['data']['id']}/confirm", json=confirm) as done:
+        assert done.status == 201, await done.text()
+    return time.perf_counter() - began
+
+
 def _owner(cluster: LocalCluster, slot: int) -> Any:
     with cluster.live_nodes()[0].client() as client:
         for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
@@ -191,6 +236,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--holds", type=int, default=10_000)
+    parser.add_argument("--confirms", type=int, default=300)
+    parser.add_argument("--only-confirms", action="store_true",
+                        help="measure the confirm latency alone")  # fmt: skip
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="holds-cluster-bench-"))
     server = EmbeddedRedis(directory / "redis", persistent=False)
@@ -199,8 +247,13 @@ def main() -> None:
     try:
         print(f"{os.cpu_count()} cores; {args.rounds} rounds of {args.seconds:g} s, "
               f"concurrency {args.concurrency}; medians", flush=True)  # fmt: skip
+        if args.only_confirms:
+            write_bodies(directory / "bodies.jsonl")
+            asyncio.run(_confirm_latency(directory, standalone, cluster, args.confirms))
+            return
         _throughput(directory, standalone, cluster, args)
         _wait_cost(cluster)
+        asyncio.run(_confirm_latency(directory, standalone, cluster, args.confirms))
         asyncio.run(_expiry(directory, standalone, cluster, args.holds))
         asyncio.run(_failover(directory, standalone, cluster))
     finally:

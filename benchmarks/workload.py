@@ -18,6 +18,7 @@ GROUP_KIND = "type_00000000-0000-4000-8000-0000000000bf"  # the same slots, 10 s
 GROUP_SEATS = 10
 CLINICIANS = 100
 API_KEY_ID = "key_00000000-0000-4000-8000-0000000000be"  # as long as a real key's id
+PATIENT = "pat_00000000-0000-4000-8000-0000000000be"  # whom the confirm phases book
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -34,8 +35,10 @@ def catalog() -> dict[str, Any]:
     kind = {"id": KIND, "name": "Bench", "duration_minutes": 15, "slot_interval_minutes": 15,
             "clinician_ids": [c["id"] for c in clinicians]}  # fmt: skip
     group = kind | {"id": GROUP_KIND, "name": "Bench class", "max_group_size": GROUP_SEATS}
+    patient = {"id": PATIENT, "first_name": "P", "last_name": "Bench",
+               "date_of_birth": "1990-01-01"}  # fmt: skip
     org = {"id": ORG, "name": "Bench", "timezone": "UTC", "clinicians": clinicians,
-           "appointment_types": [kind, group]}  # fmt: skip
+           "appointment_types": [kind, group], "patients": [patient]}  # fmt: skip
     return {"organizations": [org]}
 
 

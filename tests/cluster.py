@@ -115,7 +115,8 @@ class LocalCluster:
         return self
 
     def wait_until_ok(self, timeout: float = 30.0) -> None:
-        """Until every live node reports `cluster_state:ok` and agrees on 3 masters."""
+        """Until every live node reports `cluster_state:ok`, lists every replica, and agrees
+        on 3 masters."""
         deadline = time.monotonic() + timeout
         while not self._all_ok():
             if time.monotonic() > deadline:
@@ -127,9 +128,14 @@ class LocalCluster:
             with node.client() as client:
                 try:
                     info = client.execute_command("CLUSTER", "INFO").decode()
+                    slots = client.execute_command("CLUSTER", "SLOTS")
                 except redis.RedisError:
                     return False
             if "cluster_state:ok" not in info:
+                return False
+            # Which node replicates which spreads by gossip, after the state is ok: wait until
+            # every node's slot map lists every replica (a confirm waits only where it does).
+            if any(len(replicas) < self.replicas_each for _, _, _, *replicas in slots):
                 return False
         return len(self.master_nodes()) == self.masters
 
@@ -168,12 +174,12 @@ def _cluster_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
         port = free_port()
-        if port + 10000 <= 65535 and port not in ports and _is_free(port + 10000):
+        if port + 10000 <= 65535 and port not in ports and port_is_free(port + 10000):
             ports.append(port)
     return ports
 
 
-def _is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))

@@ -10,12 +10,17 @@ the node named, once), `TRYAGAIN` (a multi-key command while its slot moves) and
 (a failover is under way): resend with a short backoff. A command is resent only when the node
 certainly did not run it (a redirection, or a connection that could not be opened); past
 `retry_seconds` the call fails with `ClusterUnavailable`, which the API answers with 503.
+
+A replicated script (the confirm) on a master that has a replica runs on a connection lent to it
+alone and is followed by `WAIT 1 <replica_timeout_ms>` (store/replicated.py), with the same
+routing and resending as any other command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from app.store.pipeline import Arg, AutoPipeline, PipelinedScript, Unreachable
+from app.store.replicated import LentConnections, execute_and_wait, note_unreplicated
 
 log = logging.getLogger("holds.redis")
 MAX_REDIRECTIONS = 16  # as redis-py's RedisCluster allows
@@ -31,6 +37,12 @@ _SCRIPT_COMMANDS = {"EVAL", "EVALSHA", "eval", "evalsha"}
 # A script that reaches a key it did not declare (one built from a prefix) while its slot is
 # half moved fails with this; Redis 6.2 and 7 check only that such keys are served here.
 NON_LOCAL_KEY = "non local key"
+# Replicas come and go without redirecting anything: read the map again this often when a
+# replicated command needs to know whether its master has one.
+REPLICA_MAP_SECONDS = 5.0
+CONFIRM_CONNECTIONS_PER_MASTER = 8
+
+Send = Callable[[str, tuple[Arg, ...], bool], Awaitable[Any]]
 
 
 class ClusterUnavailable(RedisConnectionError):
@@ -48,17 +60,30 @@ class ClusterAutoPipeline:
         reply_timeout: float = 5.0,
         connect_timeout: float = 2.0,
         retry_seconds: float = 2.0,
+        replica_timeout_ms: int = 0,
     ) -> None:
         self._url = urlsplit(url)
         self._reply_timeout = reply_timeout
         self._connect_timeout = connect_timeout
         self._retry_seconds = retry_seconds
+        self._replica_timeout_ms = replica_timeout_ms  # 0: replicated commands do not wait
         self._nodes: dict[str, AutoPipeline] = {}
+        self._lent: dict[str, LentConnections] = {}
         self._slots: list[str] = []
+        self._replicated: set[str] = set()  # masters the map lists with a replica
+        self._read_at = 0.0
         self._seed = f"{self._url.hostname or '127.0.0.1'}:{self._url.port or 6379}"
         self._refreshing: asyncio.Task[None] | None = None
 
     async def execute(self, *args: Arg) -> Any:
+        return await self._routed(args, self._send)
+
+    async def execute_replicated(self, *args: Arg) -> Any:
+        """`execute`, answering once a replica of the master has the command's writes too, or
+        `replica_timeout_ms` has passed (then logged and counted): see store/replicated.py."""
+        return await self._routed(args, self._send_replicated)
+
+    async def _routed(self, args: tuple[Arg, ...], send: Send) -> Any:
         slot = _slot_of(args)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_seconds
@@ -69,13 +94,10 @@ class ClusterAutoPipeline:
                 raise ClusterUnavailable(f"Redis Cluster redirected a command {redirections} times")
             if not self._slots:
                 await self.refresh()
-            address = asking or self._owner(slot)
-            node = self._node(address)
+            address, was_asked = asking or self._owner(slot), asking is not None
+            asking = None
             try:
-                if asking is not None:
-                    asking = None
-                    return await node.execute_asking(*args)
-                return await node.execute(*args)
+                return await send(address, args, was_asked)
             except ResponseError as exc:
                 kind, target = _classify(exc)
                 if kind == "error":
@@ -99,15 +121,41 @@ class ClusterAutoPipeline:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 0.2)
 
+    async def _send(self, address: str, args: tuple[Arg, ...], asking: bool) -> Any:
+        node = self._node(address)
+        return await (node.execute_asking(*args) if asking else node.execute(*args))
+
+    async def _send_replicated(self, address: str, args: tuple[Arg, ...], asking: bool) -> Any:
+        if asyncio.get_running_loop().time() - self._read_at > REPLICA_MAP_SECONDS:
+            self._refresh_soon()
+        timeout_ms = self._replica_timeout_ms
+        if not timeout_ms or address not in self._replicated:
+            return await self._send(address, args, asking)
+        async with self._lent_to(address).lend() as connection:
+            reply, replicated = await execute_and_wait(
+                connection, args, asking=asking, timeout_ms=timeout_ms
+            )
+        if not replicated:
+            note_unreplicated(address, timeout_ms)
+            self._refresh_soon()  # a replica the cluster has given up on leaves the map
+        return reply
+
     def register_script(self, source: str) -> PipelinedScript:
         return PipelinedScript(self, source)
+
+    def register_replicated_script(self, source: str) -> PipelinedScript:
+        """A script whose calls go through `execute_replicated`."""
+        return PipelinedScript(_Replicated(self), source)
 
     async def aclose(self) -> None:
         if self._refreshing is not None:
             self._refreshing.cancel()
         for node in self._nodes.values():
             await node.aclose()
+        for lent in self._lent.values():
+            await lent.aclose()
         self._nodes.clear()
+        self._lent.clear()
 
     async def masters(self) -> list[str]:
         """host:port of every master serving slots now."""
@@ -126,9 +174,13 @@ class ClusterAutoPipeline:
                 last_error = exc
                 continue
             slots = [self._seed] * REDIS_CLUSTER_HASH_SLOTS
-            for start, end, master, *_replicas in reply:
+            replicated = set()
+            for start, end, master, *replicas in reply:
                 slots[start : end + 1] = [self._address(master)] * (end - start + 1)
-            self._slots = slots
+                if replicas:  # Redis leaves out the replicas it considers failed
+                    replicated.add(self._address(master))
+            self._slots, self._replicated = slots, replicated
+            self._read_at = asyncio.get_running_loop().time()
             return
         raise ClusterUnavailable(f"no node of the Redis Cluster answered: {last_error}")
 
@@ -164,11 +216,33 @@ class ClusterAutoPipeline:
             self._nodes[address] = node
         return node
 
+    def _lent_to(self, address: str) -> LentConnections:
+        lent = self._lent.get(address)
+        if lent is None:
+            lent = LentConnections(
+                self.node_url(address),
+                size=CONFIRM_CONNECTIONS_PER_MASTER,
+                reply_timeout=self._reply_timeout,
+                connect_timeout=self._connect_timeout,
+            )
+            self._lent[address] = lent
+        return lent
+
     def node_url(self, address: str) -> str:
         """The URL given, pointed at another node (same credentials; a cluster has one db)."""
         credentials = self._url.netloc.rpartition("@")[0]
         netloc = f"{credentials}@{address}" if credentials else address
         return urlunsplit((self._url.scheme, netloc, "", "", ""))
+
+
+class _Replicated:
+    """The cluster client seen by a replicated script: its commands wait for a replica."""
+
+    def __init__(self, cluster: ClusterAutoPipeline) -> None:
+        self._cluster = cluster
+
+    async def execute(self, *args: Arg) -> Any:
+        return await self._cluster.execute_replicated(*args)
 
 
 def _slot_of(args: tuple[Arg, ...]) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.domain.records import Appointment, BookingDetails, Hold
 from app.domain.slots import Interval
@@ -27,7 +27,17 @@ def source(name: str) -> str:
     return resources.files("app.store").joinpath("lua", name).read_text(encoding="utf-8")
 
 
-def script(host: ScriptHost, name: str) -> Script:
+@runtime_checkable
+class ReplicatingScriptHost(Protocol):
+    """A client that can answer a script's call once a replica has its writes (a cluster's)."""
+
+    def register_replicated_script(self, source: str) -> Script: ...
+
+
+def script(host: ScriptHost, name: str, *, replicated: bool = False) -> Script:
+    """The script `name`; `replicated`: its calls wait for a replica, where `host` can."""
+    if replicated and isinstance(host, ReplicatingScriptHost):
+        return host.register_replicated_script(source(name))
     return host.register_script(source(name))
 
 

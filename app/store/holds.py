@@ -99,7 +99,8 @@ class HoldStore:
         self._create = codec.script(host, "create_hold.lua")
         self._get = codec.script(host, "get_hold.lua")
         self._release = codec.script(host, "release_hold.lua")
-        self._confirm = codec.script(host, "confirm_hold.lua")
+        # A confirm is the one write a client must not lose to a failover (README, cluster).
+        self._confirm = codec.script(host, "confirm_hold.lua", replicated=True)
         self._extend = codec.script(host, "extend_hold.lua")
         self._replace_secret = codec.script(host, "replace_client_secret.lua")
 

@@ -62,14 +62,18 @@ class AutoPipeline:
 
     async def execute_asking(self, *args: Arg) -> Any:
         """`ASKING` then the command, back to back on one connection (a cluster's ASK reply)."""
-        connection = self._connection
-        if connection is None or connection.closed:
-            connection = await self._connect()
-        replies = [connection.send(("ASKING",)), connection.send(args)]
-        _, reply = await asyncio.gather(*replies, return_exceptions=True)
+        _, reply = await self.execute_together(("ASKING",), args)
         if isinstance(reply, BaseException):
             raise reply
         return reply
+
+    async def execute_together(self, *commands: Sequence[Arg]) -> list[Any]:
+        """The commands in one write on one connection; each one's reply, or its exception."""
+        connection = self._connection
+        if connection is None or connection.closed:
+            connection = await self._connect()
+        replies = [connection.send(command) for command in commands]
+        return await asyncio.gather(*replies, return_exceptions=True)
 
     def register_script(self, source: str) -> PipelinedScript:
         return PipelinedScript(self, source)

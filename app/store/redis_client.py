@@ -88,11 +88,23 @@ def open_redis(url: str, *, cluster: bool, **options: Any) -> Redis:
 
 
 def open_pipeline(
-    url: str, *, cluster: bool, reply_timeout: float = 5.0, connect_timeout: float = 2.0
+    url: str,
+    *,
+    cluster: bool,
+    reply_timeout: float = 5.0,
+    connect_timeout: float = 2.0,
+    replica_timeout_ms: int = 0,
 ) -> AutoPipeline | ClusterAutoPipeline:
-    """The request path's auto-pipelining client."""
-    kind = ClusterAutoPipeline if cluster else AutoPipeline
-    return kind(url, reply_timeout=reply_timeout, connect_timeout=connect_timeout)
+    """The request path's auto-pipelining client. On a cluster, confirms wait up to
+    `replica_timeout_ms` for a replica of their master (0: they do not wait)."""
+    if not cluster:
+        return AutoPipeline(url, reply_timeout=reply_timeout, connect_timeout=connect_timeout)
+    return ClusterAutoPipeline(
+        url,
+        reply_timeout=reply_timeout,
+        connect_timeout=connect_timeout,
+        replica_timeout_ms=replica_timeout_ms,
+    )
 
 
 class HoldsCluster(RedisCluster):

@@ -113,7 +113,11 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     # The scripts on the request path share one auto-pipelined connection per Redis node
     # (README, performance).
     app[PIPELINE] = redis_client.open_pipeline(
-        settings.redis_url, cluster=cluster, reply_timeout=5, connect_timeout=2
+        settings.redis_url,
+        cluster=cluster,
+        reply_timeout=5,
+        connect_timeout=2,
+        replica_timeout_ms=settings.confirm_replica_timeout_ms,
     )
     yield
     await app[PIPELINE].aclose()
