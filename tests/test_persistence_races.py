@@ -91,6 +91,7 @@ async def test_job_cancelled_mid_statement_leaves_the_next_write_unblocked(
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job
+        assert await _rows(database_url, appointment.id) == []  # its write never committed
         async with asyncio.timeout(10):  # far below the 30 s lock wait
             async with sessions.begin() as session:
                 await appointments_repo.save(session, _cancelled(appointment))
