@@ -1,11 +1,15 @@
 """Persistence when changes reach SQL out of order: successive versions of one appointment
-written at once, and a cancellation that reaches SQL after the booking that reused its slot."""
+written at once, and a cancellation that reaches SQL after the booking that reused its slot;
+and persistence after a job was cut short inside its transaction."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
 from typing import Any
+
+import pytest
+from sqlalchemy import text
 
 from app.db import appointments_repo
 from app.db.engine import create_engine, session_factory
@@ -52,6 +56,49 @@ async def test_successive_versions_saved_together_leave_the_newer_without_error(
     for appointment in confirmed:
         rows = await _rows(database_url, appointment.id)
         assert [(row.status, row.version) for row in rows] == [("cancelled", 2)]
+
+
+# A statement that runs for about a second inside the transaction, as a slow query would.
+_SLOW_STATEMENT = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000)"
+    " SELECT max(i) FROM n",
+    "postgresql": "SELECT pg_sleep(1)",
+}
+
+
+async def test_job_cancelled_mid_statement_leaves_the_next_write_unblocked(
+    database_url: str,
+) -> None:
+    """A persist job cancelled (its timeout, or its worker stopping) while a statement of its
+    transaction runs: its write is rolled back, and the next job's write commits at once rather
+    than waiting on a lock the cancelled one kept."""
+    await seed_database(database_url)
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    appointment = confirmed_appointment()
+    in_statement = asyncio.Event()
+
+    async def cut_short_job() -> None:
+        async with sessions.begin() as session:
+            await appointments_repo.save(session, appointment)
+            in_statement.set()
+            await session.execute(text(_SLOW_STATEMENT[engine.dialect.name]))
+
+    try:
+        job = asyncio.create_task(cut_short_job())
+        await in_statement.wait()
+        await asyncio.sleep(0.2)  # the slow statement is under way
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        assert await _rows(database_url, appointment.id) == []  # its write never committed
+        async with asyncio.timeout(10):  # far below the 30 s lock wait
+            async with sessions.begin() as session:
+                await appointments_repo.save(session, _cancelled(appointment))
+    finally:
+        await engine.dispose()
+    rows = await _rows(database_url, appointment.id)
+    assert [(row.status, row.version) for row in rows] == [("cancelled", 2)]
 
 
 async def _book(api: Api, start_time: str = "09:00") -> str:

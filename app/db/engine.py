@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -35,6 +36,7 @@ def create_engine(url: str) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(engine_url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "handle_error", _keep_sqlite_connection_when_cancelled)
         return engine
     return create_async_engine(engine_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
@@ -45,6 +47,21 @@ def _tune_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _keep_sqlite_connection_when_cancelled(context: ExceptionContext) -> None:
+    """Roll back a transaction whose statement was cut short by cancellation (a job's timeout,
+    a worker stopping when Redis goes away) instead of closing its connection.
+
+    SQLAlchemy treats a cancellation mid-statement as a lost connection and closes it without a
+    rollback. SQLite cannot close a connection whose statement has unread rows: it keeps the
+    connection, its transaction and the database's write lock for as long as that statement
+    object lives, so every later write waits out its busy timeout and fails, indefinitely.
+    Nothing is lost on an in-process connection (aiosqlite finishes the statement on its own
+    thread), so the cancellation is handled like any other error: the cursor is closed, the
+    transaction rolled back and the connection pooled again."""
+    if isinstance(context.original_exception, asyncio.CancelledError):
+        context.is_disconnect = False
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
