@@ -1,26 +1,59 @@
-"""`holds loadtest`: set up, run, report, check."""
+"""`holds loadtest`: set up, run the steps, report, check the service's promises."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-from app.loadtest import invariants, report, runner
+from app.loadtest import invariants, report
 from app.loadtest.plan import Mix, Target, discover
+from app.loadtest.processes import Generators
+from app.loadtest.report import StepResult
+from app.loadtest.runner import Step
+from app.loadtest.stats import Stats
+from app.loadtest.thresholds import Threshold, broken
 
-__all__ = ["LoadTest", "Mix", "run"]
+__all__ = ["LoadTest", "Mix", "Ramp", "Threshold", "run"]
+
+VIOLATED, THRESHOLD_BROKEN = 1, 3  # exit statuses (2 is a usage error)
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """`FROM:TO:STEP_SECONDS`: rates FROM, FROM + by, ... up to TO, each for STEP_SECONDS."""
+
+    start: float
+    stop: float
+    step_seconds: float
+    by: float
+
+    @classmethod
+    def parse(cls, text: str, by: float | None) -> Ramp:
+        parts = text.split(":")
+        try:
+            start, stop, seconds = (float(part) for part in parts)
+        except ValueError:
+            raise ValueError(f"{text!r}: use FROM:TO:STEP_SECONDS, e.g. 100:2000:5") from None
+        if not 0 < start <= stop or seconds <= 0 or (by is not None and by <= 0):
+            raise ValueError(f"{text!r}: need 0 < FROM <= TO, STEP_SECONDS > 0 and a positive step")
+        return cls(start, stop, seconds, by or start)
+
+    def rates(self) -> list[float]:
+        count = int((self.stop - self.start) / self.by + 1e-9) + 1
+        return [round(self.start + n * self.by, 6) for n in range(count)]
 
 
 @dataclass(frozen=True)
 class LoadTest:
     url: str
     keys: list[str]
-    rate: float
-    duration: float
+    rates: list[float]  # one step per rate; a constant run is one step
+    step_seconds: float
     contention: float
     mix: Mix
     days: int
@@ -28,35 +61,93 @@ class LoadTest:
     json_path: Path | None
     plot_path: Path | None
     seed: int
+    processes: int = 1
+    thresholds: list[Threshold] = field(default_factory=list)
+
+    @property
+    def is_ramp(self) -> bool:
+        return len(self.rates) > 1
 
 
 def run(test: LoadTest) -> int:
-    """Exit status: 0 when the service kept every promise, 1 otherwise."""
-    return asyncio.run(_run(test))
-
-
-async def _run(test: LoadTest) -> int:
-    target = Target(url=test.url.rstrip("/"), keys=test.keys)
-    async with aiohttp.ClientSession() as http:
-        await discover(http, target, test.days, test.timezone)
-    if not target.slots:
-        print("error: the service offers no slots to book", file=sys.stderr)
-        return 1
-    print(f"{len(target.slots)} slots to book; running {test.rate}/s for {test.duration} s",
-          file=sys.stderr)  # fmt: skip
-    recorder = await runner.run(
-        target, test.rate, test.duration, test.mix, test.contention, test.seed
-    )
-    summary = report.summarise(recorder, test.duration)
-    async with aiohttp.ClientSession() as http:
-        problems = await invariants.violations(http, target, recorder.confirmed)
+    """Exit status: 0 when every promise held and the thresholds were met (for a ramp: by its
+    first step at least), 1 when a promise was broken, 3 when a threshold was."""
+    with Generators(test.processes) as generators:  # forked before any event loop starts
+        target = Target(url=test.url.rstrip("/"), keys=test.keys, timezone=test.timezone)
+        asyncio.run(_discover(target, test.days))
+        if not target.diaries:
+            print("error: the service offers no appointment type to book", file=sys.stderr)
+            return 1
+        print(f"{len(target.diaries)} diaries over {test.days} days; "
+              f"{test.processes} generator processes", file=sys.stderr)  # fmt: skip
+        generators.aim(target)
+        results, total, elapsed = _run_steps(generators, test)
+    summary = report.summarise(results, total, elapsed)
+    problems = asyncio.run(_check(target, total.confirmed))
     summary["invariant_violations"] = problems
+    summary["thresholds"] = [t.text for t in test.thresholds]
     print(report.render(summary))
     if test.json_path:
         report.write_json(summary, test.json_path)
     if test.plot_path:
-        report.write_plot(recorder, test.plot_path)
+        report.write_plot(total, test.plot_path)
+    status = _verdict(test, results)
     for problem in problems:
         print(f"VIOLATION: {problem}", file=sys.stderr)
     print("invariants: " + ("VIOLATED" if problems else "held"))
-    return 1 if problems else 0
+    return VIOLATED if problems else status
+
+
+async def _discover(target: Target, days: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        await discover(http, target, days)
+
+
+async def _check(target: Target, confirmed: list[str]) -> list[str]:
+    """The invariants, checked once after the whole run (every step's bookings together)."""
+    async with aiohttp.ClientSession() as http:
+        return await invariants.violations(http, target, confirmed)
+
+
+def _run_steps(generators: Generators, test: LoadTest) -> tuple[list[StepResult], Stats, float]:
+    """Each step in turn, until the last or, in a ramp, the first that breaks a threshold."""
+    results: list[StepResult] = []
+    total = Stats()
+    run_started = start_at = time.monotonic() + 0.05
+    for number, rate in enumerate(test.rates):
+        step = Step(number, rate, test.step_seconds, start_at, run_started, test.mix,
+                    test.contention, test.seed)  # fmt: skip
+        stats = generators.run(step)
+        seconds = time.monotonic() - start_at
+        result = StepResult(rate, seconds, stats, broken(test.thresholds, stats))
+        results.append(result)
+        total.merge(stats)
+        print(report.step_line(number + 1, report.step_summary(result)), file=sys.stderr)
+        if result.broken and test.is_ramp:
+            break
+        start_at = time.monotonic() + 0.01  # the next step starts once this one has drained
+    return results, total, time.monotonic() - run_started
+
+
+def _verdict(test: LoadTest, results: list[StepResult]) -> int:
+    """Print which thresholds broke and, for a ramp, the knee; return the exit status."""
+    if not test.thresholds:
+        return 0
+    if not test.is_ramp:
+        if results[0].broken:
+            print("thresholds: BROKEN " + "; ".join(results[0].broken))
+            return THRESHOLD_BROKEN
+        print("thresholds: met " + ", ".join(t.text for t in test.thresholds))
+        return 0
+    met = [r for r in results if not r.broken]
+    if not met:
+        print(f"knee: none; the first step ({results[0].rate:g} flows/s) broke "
+              + "; ".join(results[0].broken))  # fmt: skip
+        return THRESHOLD_BROKEN
+    last = results[-1]
+    if last.broken:
+        print(f"knee: {met[-1].rate:g} flows/s, the highest rate that met every threshold; "
+              f"{last.rate:g} flows/s broke " + "; ".join(last.broken))  # fmt: skip
+    else:
+        print(f"knee: above {last.rate:g} flows/s; every step met every threshold")
+    return 0
