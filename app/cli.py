@@ -127,6 +127,8 @@ def _add_loadtest(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     load.add_argument("--threshold", action="append", default=[], metavar="RULE",
                       help="e.g. 'p99<50ms', 'errors<0.1%%' (repeatable); decides the exit "
                       "status")  # fmt: skip
+    load.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS",
+                      help="run the first rate this long before the steps, unjudged")  # fmt: skip
     load.add_argument("--processes", type=int, default=1, metavar="N",
                       help="generator processes sharing the load")  # fmt: skip
     load.add_argument("--contention", type=float, default=0.0,
@@ -312,8 +314,9 @@ def _load_test(args: argparse.Namespace, loadtest: ModuleType) -> Any:
         rates, seconds = [args.rate], args.duration
     if args.ramp and not args.threshold:
         raise ValueError("--ramp needs at least one --threshold to find the knee by")
-    if not 0 <= args.contention <= 1 or args.processes < 1 or args.days < 1:
-        raise ValueError("--contention must be 0-1, --processes and --days at least 1")
+    if not 0 <= args.contention <= 1 or args.processes < 1 or args.days < 1 or args.warmup < 0:
+        raise ValueError("--contention must be 0-1, --processes and --days at least 1, "
+                         "--warmup not negative")  # fmt: skip
     try:
         mix = loadtest.Mix.parse(args.mix)
     except ValueError as exc:
@@ -332,6 +335,7 @@ def _load_test(args: argparse.Namespace, loadtest: ModuleType) -> Any:
         seed=args.seed,
         processes=args.processes,
         thresholds=[loadtest.Threshold.parse(rule) for rule in args.threshold],
+        warmup_seconds=args.warmup,
     )
 
 

@@ -86,14 +86,16 @@ def test_two_processes_book_the_generated_catalog_and_merge_their_counts(
 ) -> None:
     report = tmp_path / "report.json"
     finished = _loadtest(load_server, "--rate", "40", "--duration", "2", "--processes", "2",
-                         "--threshold", "errors<1%", "--json", str(report))  # fmt: skip
+                         "--threshold", "errors<1%", "--warmup", "0.5",
+                         "--json", str(report))  # fmt: skip
     assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "warm-up: 20 flows at 40/s, not judged" in finished.stderr
     assert "thresholds: met errors<1%" in finished.stdout
     assert "invariants: held" in finished.stdout
     summary = json.loads(report.read_text())
     assert summary["generator"]["processes"] == 2
     assert all(seconds > 0 for seconds in summary["generator"]["cpu_seconds"])
-    assert summary["flows"] == 80
+    assert summary["flows"] == 80  # the warm-up's flows are not in the report
     endpoints = summary["endpoints"]
     assert endpoints["GET /availability"]["count"] == 80  # each flow reads a day first
     for stats in endpoints.values():

@@ -21,6 +21,7 @@ from app.loadtest.thresholds import Threshold, broken
 __all__ = ["LoadTest", "Mix", "Ramp", "Threshold", "run"]
 
 VIOLATED, THRESHOLD_BROKEN = 1, 3  # exit statuses (2 is a usage error)
+LEAD_SECONDS = 0.3  # for each generator process to start its event loop before the first flow
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class LoadTest:
     seed: int
     processes: int = 1
     thresholds: list[Threshold] = field(default_factory=list)
+    warmup_seconds: float = 0.0  # at the first rate, before the steps; not judged
 
     @property
     def is_ramp(self) -> bool:
@@ -113,7 +115,10 @@ def _run_steps(generators: Generators, test: LoadTest) -> tuple[list[StepResult]
     """Each step in turn, until the last or, in a ramp, the first that breaks a threshold."""
     results: list[StepResult] = []
     total = Stats()
-    run_started = start_at = time.monotonic() + 0.05
+    run_started = start_at = time.monotonic() + LEAD_SECONDS
+    if test.warmup_seconds > 0:
+        total.confirmed += _warm_up(generators, test, start_at)  # checked with the rest
+        run_started = start_at = time.monotonic() + LEAD_SECONDS
     for number, rate in enumerate(test.rates):
         step = Step(number, rate, test.step_seconds, start_at, run_started, test.mix,
                     test.contention, test.seed)  # fmt: skip
@@ -125,8 +130,18 @@ def _run_steps(generators: Generators, test: LoadTest) -> tuple[list[StepResult]
         print(report.step_line(number + 1, report.step_summary(result)), file=sys.stderr)
         if result.broken and test.is_ramp:
             break
-        start_at = time.monotonic() + 0.01  # the next step starts once this one has drained
+        start_at = time.monotonic() + LEAD_SECONDS  # once this step has drained
     return results, total, time.monotonic() - run_started
+
+
+def _warm_up(generators: Generators, test: LoadTest, start_at: float) -> list[str]:
+    """The first rate for --warmup seconds (connections, caches), judged by no threshold;
+    returns the appointments it booked."""
+    step = Step(-1, test.rates[0], test.warmup_seconds, start_at, start_at, test.mix,
+                test.contention, test.seed)  # fmt: skip
+    stats = generators.run(step)
+    print(f"warm-up: {stats.flows} flows at {test.rates[0]:g}/s, not judged", file=sys.stderr)
+    return stats.confirmed
 
 
 def _verdict(test: LoadTest, results: list[StepResult]) -> int:

@@ -91,23 +91,21 @@ async def discover(http: aiohttp.ClientSession, target: Target, days: int) -> No
         if kind["is_active"] and kind["allow_online_booking"]
         for clinician in kind["clinician_ids"]
     ]
-    target.hot_slots = await _first_offered(http, target, kinds)
+    target.hot_slots = await _first_offered(http, target)
     target.patient_id = await _patient(http, target)
 
 
-async def _first_offered(
-    http: aiohttp.ClientSession, target: Target, kinds: list[dict[str, Any]]
-) -> list[Slot]:
-    """The first slots of the first type that offers any in the first 31 days."""
-    last = min(len(target.days), 31) - 1
-    for kind in kinds:
+async def _first_offered(http: aiohttp.ClientSession, target: Target) -> list[Slot]:
+    """The first slots of the first diary that offers any in the first 31 days."""
+    last = target.days[min(len(target.days), 31) - 1]
+    for diary in target.diaries:
         query = (
-            f"/availability?appointment_type_id={kind['id']}"
-            f"&start_date={target.days[0]}&end_date={target.days[last]}"
+            f"/availability?appointment_type_id={diary.appointment_type_id}"
+            f"&clinician_id={diary.clinician_id}&start_date={target.days[0]}&end_date={last}"
         )
         offered = await _get(http, target, query)
         if offered:
-            return [target.slot(kind["id"], slot) for slot in offered[:HOT_SLOTS]]
+            return [target.slot(diary.appointment_type_id, slot) for slot in offered[:HOT_SLOTS]]
     return []
 
 

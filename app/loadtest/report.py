@@ -45,7 +45,8 @@ def summarise(results: list[StepResult], total: Stats, elapsed: float) -> dict[s
         "flows_with_no_slot_offered": total.no_slot_offered,
         "requests": total.requests(),
         "throughput_rps": round(total.requests() / max(elapsed, 1e-9), 1),
-        "appointments_booked": len(total.confirmed),
+        "appointments_booked": sum(len(result.stats.confirmed) for result in results),
+        "appointments_checked": len(total.confirmed),  # the warm-up's too
         "endpoints": {name: _endpoint(total, name) for name in sorted(total.latency)},
         "steps": [step_summary(result) for result in results],
         "generator": {
