@@ -164,6 +164,15 @@ def test_bad_flags_exit_2_with_one_line(flags: list[str], message: str) -> None:
     assert "Traceback" not in finished.stderr
 
 
+def test_a_refused_key_exits_2_with_one_line(load_server: LoadServer) -> None:
+    finished = _holds("loadtest", "--url", load_server.api, "--key", "pk_test_unknown",
+                      "--rate", "5", "--duration", "1")  # fmt: skip
+    assert finished.returncode == 2
+    assert finished.stderr.startswith(f"error: {load_server.api}: GET /appointment-types")
+    assert "answered 401" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from app.loadtest import invariants, report
-from app.loadtest.plan import Mix, Target, discover
+from app.loadtest.plan import Mix, Target, TargetError, discover
 from app.loadtest.processes import Generators
 from app.loadtest.report import StepResult
 from app.loadtest.runner import Step
@@ -20,7 +20,7 @@ from app.loadtest.thresholds import Threshold, broken
 
 __all__ = ["LoadTest", "Mix", "Ramp", "Threshold", "run"]
 
-VIOLATED, THRESHOLD_BROKEN = 1, 3  # exit statuses (2 is a usage error)
+VIOLATED, UNREADABLE, THRESHOLD_BROKEN = 1, 2, 3  # exit statuses (2: fix the command)
 LEAD_SECONDS = 0.3  # for each generator process to start its event loop before the first flow
 
 
@@ -76,7 +76,11 @@ def run(test: LoadTest) -> int:
     first step at least), 1 when a promise was broken, 3 when a threshold was."""
     with Generators(test.processes) as generators:  # forked before any event loop starts
         target = Target(url=test.url.rstrip("/"), keys=test.keys, timezone=test.timezone)
-        asyncio.run(_discover(target, test.days))
+        try:
+            asyncio.run(_discover(target, test.days))
+        except (TargetError, aiohttp.ClientError, ValueError) as exc:
+            print(f"error: {test.url}: {exc}", file=sys.stderr)
+            return UNREADABLE
         if not target.diaries:
             print("error: the service offers no appointment type to book", file=sys.stderr)
             return 1

@@ -13,6 +13,10 @@ OUTCOMES = ("confirm", "release", "abandon")
 HOT_SLOTS = 3  # contended flows all aim at these few slots
 
 
+class TargetError(Exception):
+    """The service under test cannot be read: unreachable, or it refuses the key."""
+
+
 @dataclass(frozen=True)
 class Mix:
     """How flows end once they hold a slot; the shares add up to 1."""
@@ -115,6 +119,8 @@ async def _patient(http: aiohttp.ClientSession, target: Target) -> str:
         return str(patients[0]["id"])
     body = {"first_name": "Load", "last_name": "Test", "date_of_birth": "1990-01-01"}
     async with http.post(f"{target.url}/patients", json=body, headers=target.headers(0)) as r:
+        if r.status != 201:
+            raise TargetError(f"POST /patients answered {r.status}: no patient to book for")
         return str((await r.json())["data"]["id"])
 
 
@@ -135,8 +141,9 @@ def _slot(kind_id: str, slot: dict[str, Any], locations: dict[str, str], zone: s
 
 async def _get(http: aiohttp.ClientSession, target: Target, path: str) -> list[dict[str, Any]]:
     async with http.get(f"{target.url}{path}", headers=target.headers(0)) as response:
-        body = await response.json()
+        body = await response.json(content_type=None)
         if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {body}")
+            message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
+            raise TargetError(f"GET {path} answered {response.status}: {message}")
         data: list[dict[str, Any]] = body["data"]
         return data
