@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from app.db.keys_repo import SCOPES
 from app.loadtest import invariants
 from app.loadtest.main import Ramp
 from app.loadtest.plan import Mix, Target
+from app.loadtest.processes import GeneratorFailed, Generators
+from app.loadtest.runner import Step
 from app.loadtest.thresholds import Threshold
 from tests.servers import DemoServer, demo_server
 
@@ -211,6 +214,14 @@ def test_the_locustfile_runs_the_booking_flow_headless(
         rows["POST /holds"]["Request Count"]
     )
     assert rows["Aggregated"]["Failure Count"] == "0"
+
+
+def test_a_failing_generator_process_stops_the_run_saying_why() -> None:
+    step = Step(0, 0.0, 1.0, time.monotonic(), time.monotonic(), Mix(), 0.0, 0)  # rate 0: fails
+    with Generators(2) as generators:
+        generators.aim(Target(url="http://127.0.0.1:9/v1", keys=["unused"]))
+        with pytest.raises(GeneratorFailed, match="generator process 0: ZeroDivisionError"):
+            generators.run(step)
 
 
 def test_thresholds_parse_units_and_shares() -> None:

@@ -12,7 +12,7 @@ import aiohttp
 
 from app.loadtest import invariants, report
 from app.loadtest.plan import Mix, Target, TargetError, discover
-from app.loadtest.processes import Generators
+from app.loadtest.processes import GeneratorFailed, Generators
 from app.loadtest.report import StepResult
 from app.loadtest.runner import Step
 from app.loadtest.stats import Stats
@@ -20,7 +20,7 @@ from app.loadtest.thresholds import Threshold, broken
 
 __all__ = ["LoadTest", "Mix", "Ramp", "Threshold", "run"]
 
-VIOLATED, UNREADABLE, THRESHOLD_BROKEN = 1, 2, 3  # exit statuses (2: fix the command)
+VIOLATED, UNREADABLE, THRESHOLD_BROKEN, GENERATOR_FAILED = 1, 2, 3, 4  # exit statuses
 LEAD_SECONDS = 0.3  # for each generator process to start its event loop before the first flow
 
 
@@ -73,7 +73,8 @@ class LoadTest:
 
 def run(test: LoadTest) -> int:
     """Exit status: 0 when every promise held and the thresholds were met (for a ramp: by its
-    first step at least), 1 when a promise was broken, 3 when a threshold was."""
+    first step at least), 1 when a promise was broken, 2 when the service cannot be read, 3 when
+    a threshold was broken, 4 when a generator process failed."""
     with Generators(test.processes) as generators:  # forked before any event loop starts
         target = Target(url=test.url.rstrip("/"), keys=test.keys, timezone=test.timezone)
         try:
@@ -87,7 +88,11 @@ def run(test: LoadTest) -> int:
         print(f"{len(target.diaries)} diaries over {test.days} days; "
               f"{test.processes} generator processes", file=sys.stderr)  # fmt: skip
         generators.aim(target)
-        results, total, elapsed = _run_steps(generators, test)
+        try:
+            results, total, elapsed = _run_steps(generators, test)
+        except GeneratorFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return GENERATOR_FAILED
     summary = report.summarise(results, total, elapsed)
     problems = asyncio.run(_check(target, total.confirmed))
     summary["invariant_violations"] = problems

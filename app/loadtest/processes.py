@@ -19,6 +19,10 @@ from app.loadtest.stats import Stats
 STEP_GRACE_SECONDS = 60  # a step's flows time out after 30 s; more than that is a hang
 
 
+class GeneratorFailed(Exception):
+    """A generator process failed or hung: the run's figures would be wrong, so it stops."""
+
+
 class Generators:
     """N generator processes driven step by step; use as a context manager."""
 
@@ -59,8 +63,11 @@ class Generators:
         merged = Stats()
         for index, pipe in enumerate(self.pipes):
             if not pipe.poll(step.start_at - time.monotonic() + step.duration + STEP_GRACE_SECONDS):
-                raise RuntimeError(f"generator process {index} did not finish step {step.number}")
-            merged.merge(Stats.from_wire(pipe.recv()))
+                raise GeneratorFailed(f"generator process {index} did not finish its step")
+            answer = pipe.recv()
+            if "failed" in answer:
+                raise GeneratorFailed(f"generator process {index}: {answer['failed']}")
+            merged.merge(Stats.from_wire(answer))
         return merged
 
 
@@ -68,7 +75,11 @@ def _serve(pipe: Connection, index: int, count: int) -> None:
     _use_uvloop()
     target: Target = pipe.recv()
     while (step := pipe.recv()) is not None:
-        stats = asyncio.run(run_share(target, step, index, count))
+        try:
+            stats = asyncio.run(run_share(target, step, index, count))
+        except Exception as exc:  # reported by the coordinator, which stops the run
+            pipe.send({"failed": f"{type(exc).__name__}: {exc}"})
+            return
         pipe.send(stats.to_wire())
 
 
