@@ -122,8 +122,8 @@ def _add_loadtest(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     load.add_argument("--ramp", metavar="FROM:TO:STEP_SECONDS",
                       help="raise the rate from FROM to TO flows/s, STEP_SECONDS a step, until "
                       "a threshold breaks; reports the knee")  # fmt: skip
-    load.add_argument("--ramp-by", type=float, metavar="RATE",
-                      help="how much each ramp step adds (default FROM)")  # fmt: skip
+    load.add_argument("--ramp-by", metavar="RATE|xFACTOR",
+                      help="what each ramp step adds (default FROM), or xF: times F")  # fmt: skip
     load.add_argument("--threshold", action="append", default=[], metavar="RULE",
                       help="e.g. 'p99<50ms', 'errors<0.1%%' (repeatable); decides the exit "
                       "status")  # fmt: skip

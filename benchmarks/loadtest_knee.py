@@ -1,6 +1,6 @@
 """The knee of the booking flow: the highest arrival rate `holds serve` meets a threshold at.
 
-    python -m benchmarks.loadtest_knee [--serve 1,2] [--ramp 25:600:5] [--ramp-by 25]
+    python -m benchmarks.loadtest_knee [--serve 1,2] [--ramp 5:1000:5] [--ramp-by x1.25]
         [--threshold 'p99<50ms'] [--generators 2] [--clinicians 200] [--warmup 5]
 
 For each process count of --serve: a fresh data directory, `holds catalog generate` and
@@ -75,8 +75,7 @@ def _knee(directory: Path, processes: int, args: argparse.Namespace) -> dict[str
                    "--ramp", args.ramp, "--processes", str(args.generators),
                    "--days", "28", "--warmup", str(args.warmup),
                    "--json", str(report)]  # fmt: skip
-        if args.ramp_by:
-            command += ["--ramp-by", str(args.ramp_by)]
+        command += ["--ramp-by", args.ramp_by]
         for rule in args.threshold:
             command += ["--threshold", rule]
         finished = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -104,8 +103,8 @@ def _line(processes: int, summary: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--serve", default="1,2", help="API process counts to measure")
-    parser.add_argument("--ramp", default="25:600:5")
-    parser.add_argument("--ramp-by", type=float)
+    parser.add_argument("--ramp", default="5:1000:5")
+    parser.add_argument("--ramp-by", default="x1.25", help="a rate to add or xFACTOR")
     parser.add_argument("--threshold", action="append")
     parser.add_argument("--generators", type=int, default=2)
     parser.add_argument("--clinicians", type=int, default=200)

@@ -235,11 +235,19 @@ def test_thresholds_parse_units_and_shares() -> None:
             Threshold.parse(bad)
 
 
-def test_ramp_rates_rise_by_the_first_rate_unless_told() -> None:
+def test_ramp_rates_rise_by_the_first_rate_unless_told_a_step_or_factor() -> None:
     assert Ramp.parse("100:500:5", None).rates() == [100, 200, 300, 400, 500]
-    assert Ramp.parse("100:500:5", 150).rates() == [100, 250, 400]
-    with pytest.raises(ValueError):
-        Ramp.parse("500:100:5", None)
+    assert Ramp.parse("100:500:5", "150").rates() == [100, 250, 400]
+    assert Ramp.parse("100:500:5", "x2").rates() == [100, 200, 400]
+    assert Ramp.parse("10:20:5", "x1.5").rates() == [10, 15]
+    for bad_ramp, by in (
+        ("500:100:5", None),
+        ("100:500:0", None),
+        ("1:2:3", "x1"),
+        ("1:2:3", "-1"),
+    ):
+        with pytest.raises(ValueError):
+            Ramp.parse(bad_ramp, by)
 
 
 async def test_an_unreadable_confirmed_appointment_is_a_violation(

@@ -26,27 +26,43 @@ LEAD_SECONDS = 0.3  # for each generator process to start its event loop before 
 
 @dataclass(frozen=True)
 class Ramp:
-    """`FROM:TO:STEP_SECONDS`: rates FROM, FROM + by, ... up to TO, each for STEP_SECONDS."""
+    """`FROM:TO:STEP_SECONDS`: rates FROM, FROM + by, ... (or FROM, FROM * factor, ... with
+    `--ramp-by xF`) up to TO, each for STEP_SECONDS."""
 
     start: float
     stop: float
     step_seconds: float
-    by: float
+    by: float = 0.0  # added each step
+    factor: float = 1.0  # or multiplied by, when above 1
 
     @classmethod
-    def parse(cls, text: str, by: float | None) -> Ramp:
-        parts = text.split(":")
+    def parse(cls, text: str, by: str | None) -> Ramp:
         try:
-            start, stop, seconds = (float(part) for part in parts)
+            start, stop, seconds = (float(part) for part in text.split(":"))
         except ValueError:
             raise ValueError(f"{text!r}: use FROM:TO:STEP_SECONDS, e.g. 100:2000:5") from None
-        if not 0 < start <= stop or seconds <= 0 or (by is not None and by <= 0):
-            raise ValueError(f"{text!r}: need 0 < FROM <= TO, STEP_SECONDS > 0 and a positive step")
-        return cls(start, stop, seconds, by or start)
+        if not 0 < start <= stop or seconds <= 0:
+            raise ValueError(f"{text!r}: need 0 < FROM <= TO and STEP_SECONDS > 0")
+        if by is None:
+            return cls(start, stop, seconds, by=start)
+        try:
+            step = float(by.removeprefix("x"))
+        except ValueError:
+            step = 0.0
+        if by.startswith("x"):
+            if step <= 1:
+                raise ValueError(f"--ramp-by {by}: a factor is above 1, e.g. x1.25")
+            return cls(start, stop, seconds, factor=step)
+        if step <= 0:
+            raise ValueError(f"--ramp-by {by}: a rate to add (50) or a factor (x1.25)")
+        return cls(start, stop, seconds, by=step)
 
     def rates(self) -> list[float]:
-        count = int((self.stop - self.start) / self.by + 1e-9) + 1
-        return [round(self.start + n * self.by, 6) for n in range(count)]
+        rates, rate = [], self.start
+        while rate <= self.stop * (1 + 1e-9):
+            rates.append(round(rate, 2))
+            rate = rate * self.factor if self.factor > 1 else rate + self.by
+        return rates
 
 
 @dataclass(frozen=True)
