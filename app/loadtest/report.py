@@ -4,12 +4,20 @@ ramp, and what the generator itself used."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.loadtest.stats import Stats, millis
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile of sorted `values` (for the benchmarks' raw samples)."""
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, max(0, math.ceil(share * len(values)) - 1))]
 
 
 @dataclass
