@@ -22,9 +22,9 @@ from app.cli import LOAD_ORG_ID
 from app.db.keys_repo import SCOPES
 from app.loadtest import invariants
 from app.loadtest.main import Ramp
-from app.loadtest.plan import Mix, Target
+from app.loadtest.plan import Mix, Target, discover
 from app.loadtest.processes import GeneratorFailed, Generators
-from app.loadtest.runner import Step
+from app.loadtest.runner import Step, run_share
 from app.loadtest.thresholds import Threshold
 from tests.servers import DemoServer, demo_server
 
@@ -214,6 +214,20 @@ def test_the_locustfile_runs_the_booking_flow_headless(
         rows["POST /holds"]["Request Count"]
     )
     assert rows["Aggregated"]["Failure Count"] == "0"
+
+
+async def test_latency_is_timed_from_the_schedule_so_a_late_start_counts(
+    load_server: LoadServer,
+) -> None:
+    target = Target(url=load_server.api, keys=[load_server.key])
+    async with aiohttp.ClientSession() as http:
+        await discover(http, target, 7)
+    late = time.monotonic() - 1.0  # five flows were due between 1.0 and 0.5 s ago
+    stats = await run_share(target, Step(0, 10.0, 0.5, late, late, Mix(), 0.0, 0), 0, 1)
+    first_requests = stats.latency["GET /availability"]
+    assert first_requests.get_total_count() == 5
+    assert first_requests.get_min_value() >= 500_000  # µs: the lateness is in the latency
+    assert stats.start_lag.get_min_value() >= 500_000
 
 
 def test_a_failing_generator_process_stops_the_run_saying_why() -> None:
