@@ -140,12 +140,14 @@ def test_a_ramp_stops_at_the_first_broken_step_and_reports_the_knee(
                          "--mix", "confirm=1", "--threshold", "conflicts<100%",
                          "--json", str(report))  # fmt: skip
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    steps = json.loads(report.read_text())["steps"]
+    summary = json.loads(report.read_text())
+    steps = summary["steps"]
     assert 2 <= len(steps) < 20
     assert [step["rate"] for step in steps] == [3.0 * n for n in range(1, len(steps) + 1)]
     assert all(not step["broken"] for step in steps[:-1])
     assert steps[-1]["broken"] == ["conflicts<100% (conflicts 100.000%)"]
     knee, broke = steps[-2]["rate"], steps[-1]["rate"]
+    assert summary["knee"] == knee
     assert f"knee: {knee:g} flows/s, the highest rate that met every threshold; " \
            f"{broke:g} flows/s broke conflicts<100%" in finished.stdout  # fmt: skip
     assert "invariants: held" in finished.stdout

@@ -113,6 +113,8 @@ def run(test: LoadTest) -> int:
     problems = asyncio.run(_check(target, total.confirmed))
     summary["invariant_violations"] = problems
     summary["thresholds"] = [t.text for t in test.thresholds]
+    met = [result.rate for result in results if not result.broken]
+    summary["knee"] = met[-1] if test.is_ramp and met else None  # flows/s
     print(report.render(summary))
     if test.json_path:
         report.write_json(summary, test.json_path)
