@@ -25,7 +25,8 @@ from app.loadtest.main import Ramp
 from app.loadtest.plan import Mix, Target, discover
 from app.loadtest.processes import GeneratorFailed, Generators
 from app.loadtest.runner import Step, run_share
-from app.loadtest.thresholds import Threshold
+from app.loadtest.stats import Stats, millis
+from app.loadtest.thresholds import Threshold, broken
 from tests.servers import DemoServer, demo_server
 
 LOAD_SETTINGS = {"rate_limit_per_minute": "1000000", "max_active_holds_per_key": "100000"}
@@ -238,6 +239,32 @@ def test_a_failing_generator_process_stops_the_run_saying_why() -> None:
         generators.aim(Target(url="http://127.0.0.1:9/v1", keys=["unused"]))
         with pytest.raises(GeneratorFailed, match="generator process 0: ZeroDivisionError"):
             generators.run(step)
+
+
+def test_stats_merged_over_the_wire_equal_one_process_recording_everything() -> None:
+    first, second, alone = Stats(), Stats(), Stats()
+    for n in range(1, 1001):
+        status = 409 if n % 10 == 0 else 201
+        (first if n % 2 else second).record("POST /holds", n // 100, n * 50, status)
+        alone.record("POST /holds", n // 100, n * 50, status)
+    merged = Stats()
+    for part in (first, second):
+        merged.merge(Stats.from_wire(part.to_wire()))
+    assert merged.requests() == alone.requests() == 1000
+    assert merged.statuses == alone.statuses == {"POST /holds": {"201": 900, "409": 100}}
+    for percentile in (50, 99, 100):
+        assert millis(merged.all_requests(), percentile) == millis(alone.all_requests(), percentile)
+    assert millis(merged.all_requests(), 99) == pytest.approx(49.5, rel=0.001)
+
+
+def test_thresholds_judge_errors_conflicts_and_latency() -> None:
+    stats = Stats()
+    for n in range(1000):
+        status = 0 if n < 2 else 409 if n < 52 else 201  # 2 unanswered, 50 taken slots
+        stats.record("POST /holds", 0, 1000 + n, status)
+    rules = [Threshold.parse(rule) for rule in ("errors<0.1%", "conflicts<10%", "max<1s")]
+    assert broken(rules, stats) == ["errors<0.1% (errors 0.200%)"]
+    assert broken([Threshold.parse("p50<1ms")], stats) == ["p50<1ms (p50 1.50 ms)"]
 
 
 def test_thresholds_parse_units_and_shares() -> None:
