@@ -13,7 +13,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app import logs
 from app.config import Settings
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DEMO_ORG_ID = "org_5f0c1d2e-e89b-12d3-a456-426614170000"
+LOAD_ORG_ID = "org_10ad7e57-0000-4000-8000-000000000000"  # holds catalog generate's default
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,28 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(run=_worker)
 
-    load = commands.add_parser("loadtest", help="drive the booking flow at a constant rate")
-    load.add_argument(
-        "--url", required=True, help="the API base URL, e.g. http://127.0.0.1:8080/v1"
-    )
-    load.add_argument("--key", required=True, action="append", help="API key (repeat for several)")
-    load.add_argument("--rate", type=float, required=True, help="flows started per second")
-    load.add_argument("--duration", type=float, required=True, help="seconds")
-    load.add_argument("--contention", type=float, default=0.0,
-                      help="share of flows aiming at the same few slots (0-1)")  # fmt: skip
-    load.add_argument("--mix", default="confirm=0.5,release=0.3,abandon=0.2")
-    load.add_argument("--days", type=int, default=14, help="how many days of slots to book")
-    load.add_argument("--timezone", default="Europe/London", help="the organisation's timezone")
-    load.add_argument("--json", type=Path, help="write the report as JSON")
-    load.add_argument("--plot", type=Path, help="write latency over time as an HTML page")
-    load.add_argument("--seed", type=int, default=0)
-    load.set_defaults(run=_loadtest)
+    _add_loadtest(commands)
 
     catalog = commands.add_parser("catalog", help="manage the catalog")
     catalog_commands = catalog.add_subparsers(required=True, metavar="ACTION")
     load = catalog_commands.add_parser("load", help="create or update entries from a JSON file")
     load.add_argument("file", type=Path)
     load.set_defaults(run=_catalog_load)
+    _add_catalog_generate(catalog_commands)
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(required=True, metavar="ACTION")
@@ -121,6 +109,51 @@ def _parser() -> argparse.ArgumentParser:
 
     webhook_commands.add_parser(commands, _with_database)
     return parser
+
+
+def _add_loadtest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    load = commands.add_parser("loadtest", help="drive the booking flow open-loop, or ramp it")
+    load.add_argument(
+        "--url", required=True, help="the API base URL, e.g. http://127.0.0.1:8080/v1"
+    )
+    load.add_argument("--key", required=True, action="append", help="API key (repeat for several)")
+    load.add_argument("--rate", type=float, help="flows started per second")
+    load.add_argument("--duration", type=float, help="seconds")
+    load.add_argument("--ramp", metavar="FROM:TO:STEP_SECONDS",
+                      help="raise the rate from FROM to TO flows/s, STEP_SECONDS a step, until "
+                      "a threshold breaks; reports the knee")  # fmt: skip
+    load.add_argument("--ramp-by", metavar="RATE|xFACTOR",
+                      help="what each ramp step adds (default FROM), or xF: times F")  # fmt: skip
+    load.add_argument("--threshold", action="append", default=[], metavar="RULE",
+                      help="e.g. 'p99<50ms', 'errors<0.1%%' (repeatable); decides the exit "
+                      "status")  # fmt: skip
+    load.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS",
+                      help="run the first rate this long before the steps, unjudged")  # fmt: skip
+    load.add_argument("--processes", type=int, default=1, metavar="N",
+                      help="generator processes sharing the load")  # fmt: skip
+    load.add_argument("--contention", type=float, default=0.0,
+                      help="share of flows aiming at the same few slots (0-1)")  # fmt: skip
+    load.add_argument("--mix", default="confirm=0.5,release=0.3,abandon=0.2")
+    load.add_argument("--days", type=int, default=14, help="how many days ahead to book")
+    load.add_argument("--timezone", default="Europe/London", help="the organisation's timezone")
+    load.add_argument("--json", type=Path, help="write the report as JSON")
+    load.add_argument("--plot", type=Path, help="write latency over time as an HTML page")
+    load.add_argument("--seed", type=int, default=0)
+    load.set_defaults(run=_loadtest)
+
+
+def _add_catalog_generate(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    generate = actions.add_parser(
+        "generate", help="write a synthetic catalog sized for load (for catalog load)"
+    )
+    generate.add_argument("--clinicians", type=int, required=True)
+    generate.add_argument("--days", type=int, default=7, help="days a week each one works (1-7)")
+    generate.add_argument("--hours", default="08:00-20:00", help="working hours, HH:MM-HH:MM")
+    generate.add_argument("--duration", type=int, default=15, help="minutes a visit")
+    generate.add_argument("--org", default=LOAD_ORG_ID, help="the organisation's id")
+    generate.add_argument("--timezone", default="Europe/London")
+    generate.add_argument("--out", type=Path, help="the file to write (default: stdout)")
+    generate.set_defaults(run=_catalog_generate)
 
 
 def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
@@ -149,6 +182,28 @@ def _catalog_load(args: argparse.Namespace) -> int:
     text = read_catalog_file(args.file)
     for line in _with_database(lambda sessions: load_catalog(sessions, text)):
         print(line)
+    return 0
+
+
+def _catalog_generate(args: argparse.Namespace) -> int:
+    import json
+
+    from app.catalog.loader import parse_catalog
+    from app.catalog.synthetic import Shape, synthetic_catalog
+
+    start, _, end = args.hours.partition("-")
+    shape = Shape(args.org, args.clinicians, args.days, start, end, args.duration, args.timezone)
+    if problem := shape.problem():
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    text = json.dumps(synthetic_catalog(shape), indent=1) + "\n"
+    parse_catalog(text)  # what catalog load would refuse is refused here, with its message
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    print(f"{shape.clinicians} clinicians, {shape.slots_per_week()} slots a week, "
+          f"organisation {shape.org_id}", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -227,30 +282,60 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _loadtest(args: argparse.Namespace) -> int:
-    from app.loadtest import main as loadtest  # only this command needs the load generator
-
-    if args.rate <= 0 or args.duration <= 0 or not 0 <= args.contention <= 1:
-        print("error: --rate and --duration must be positive, --contention 0-1", file=sys.stderr)
+    try:
+        from app.loadtest import main as loadtest  # only this command needs the load generator
+    except ModuleNotFoundError as exc:
+        if exc.name != "hdrh":
+            raise
+        print("error: holds loadtest needs the loadtest extra: pip install 'holds[loadtest]'",
+              file=sys.stderr)  # fmt: skip
         return 2
+
+    try:
+        test = _load_test(args, loadtest)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return loadtest.run(test)
+
+
+def _load_test(args: argparse.Namespace, loadtest: ModuleType) -> Any:
+    """The LoadTest the flags describe, or ValueError saying which flag is wrong."""
+    if args.ramp:
+        if args.rate is not None or args.duration is not None:
+            raise ValueError("--ramp replaces --rate and --duration; give one or the other")
+        ramp = loadtest.Ramp.parse(args.ramp, args.ramp_by)
+        rates, seconds = ramp.rates(), ramp.step_seconds
+    elif args.rate is None or args.duration is None:
+        raise ValueError("give --rate and --duration, or --ramp FROM:TO:STEP_SECONDS")
+    elif args.rate <= 0 or args.duration <= 0:
+        raise ValueError("--rate and --duration must be positive")
+    else:
+        rates, seconds = [args.rate], args.duration
+    if args.ramp and not args.threshold:
+        raise ValueError("--ramp needs at least one --threshold to find the knee by")
+    if not 0 <= args.contention <= 1 or args.processes < 1 or args.days < 1 or args.warmup < 0:
+        raise ValueError("--contention must be 0-1, --processes and --days at least 1, "
+                         "--warmup not negative")  # fmt: skip
     try:
         mix = loadtest.Mix.parse(args.mix)
     except ValueError as exc:
-        print(f"error: --mix: {exc}", file=sys.stderr)
-        return 2
-    return loadtest.run(
-        loadtest.LoadTest(
-            url=args.url,
-            keys=args.key,
-            rate=args.rate,
-            duration=args.duration,
-            contention=args.contention,
-            mix=mix,
-            days=args.days,
-            timezone=args.timezone,
-            json_path=args.json,
-            plot_path=args.plot,
-            seed=args.seed,
-        )
+        raise ValueError(f"--mix: {exc}") from None
+    return loadtest.LoadTest(
+        url=args.url,
+        keys=args.key,
+        rates=rates,
+        step_seconds=seconds,
+        contention=args.contention,
+        mix=mix,
+        days=args.days,
+        timezone=args.timezone,
+        json_path=args.json,
+        plot_path=args.plot,
+        seed=args.seed,
+        processes=args.processes,
+        thresholds=[loadtest.Threshold.parse(rule) for rule in args.threshold],
+        warmup_seconds=args.warmup,
     )
 
 

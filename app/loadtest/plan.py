@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 OUTCOMES = ("confirm", "release", "abandon")
+HOT_SLOTS = 3  # contended flows all aim at these few slots
+
+
+class TargetError(Exception):
+    """The service under test cannot be read: unreachable, or it refuses the key."""
 
 
 @dataclass(frozen=True)
@@ -46,43 +51,77 @@ class Slot:
     local_time: str
 
 
+@dataclass(frozen=True)
+class Diary:
+    """One clinician's offer of one appointment type: what a flow asks availability of."""
+
+    appointment_type_id: str
+    clinician_id: str
+
+
 @dataclass
 class Target:
     """The service under test and what can be booked there."""
 
     url: str
     keys: list[str]
-    slots: list[Slot] = field(default_factory=list)
+    timezone: str = "Europe/London"
+    diaries: list[Diary] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)  # the organisation's dates to book on
+    hot_slots: list[Slot] = field(default_factory=list)  # what contended flows aim at
+    locations: dict[str, str] = field(default_factory=dict)  # id -> timezone
     patient_id: str = ""
 
     def headers(self, n: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[n % len(self.keys)]}"}
 
+    def slot(self, kind_id: str, offered: dict[str, Any]) -> Slot:
+        """An availability answer's slot, with the local date and time `POST /holds` takes."""
+        return _slot(kind_id, offered, self.locations, self.timezone)
 
-async def discover(http: aiohttp.ClientSession, target: Target, days: int, zone: str) -> None:
-    """Fill `target` with bookable slots for the next `days` days and a patient to book for."""
+
+async def discover(http: aiohttp.ClientSession, target: Target, days: int) -> None:
+    """Fill `target` with the diaries of the next `days` days, the first few offered slots
+    (the hot ones) and a patient to book for."""
     kinds = await _get(http, target, "/appointment-types?limit=100")
-    locations = {
+    target.locations = {
         loc["id"]: loc["timezone"] for loc in await _get(http, target, "/locations?limit=100")
     }
     first = date.today() + timedelta(days=1)
-    for kind in kinds:
-        for start in range(0, days, 31):
-            window_start = first + timedelta(days=start)
-            window_end = window_start + timedelta(days=min(30, days - start - 1))
-            query = (
-                f"/availability?appointment_type_id={kind['id']}"
-                f"&start_date={window_start}&end_date={window_end}"
-            )
-            for slot in await _get(http, target, query):
-                target.slots.append(_slot(kind["id"], slot, locations, zone))
+    target.days = [str(first + timedelta(days=n)) for n in range(days)]
+    target.diaries = [
+        Diary(kind["id"], clinician)
+        for kind in kinds
+        if kind["is_active"] and kind["allow_online_booking"]
+        for clinician in kind["clinician_ids"]
+    ]
+    target.hot_slots = await _first_offered(http, target)
+    target.patient_id = await _patient(http, target)
+
+
+async def _first_offered(http: aiohttp.ClientSession, target: Target) -> list[Slot]:
+    """The first slots of the first diary that offers any in the first 31 days."""
+    last = target.days[min(len(target.days), 31) - 1]
+    for diary in target.diaries:
+        query = (
+            f"/availability?appointment_type_id={diary.appointment_type_id}"
+            f"&clinician_id={diary.clinician_id}&start_date={target.days[0]}&end_date={last}"
+        )
+        offered = await _get(http, target, query)
+        if offered:
+            return [target.slot(diary.appointment_type_id, slot) for slot in offered[:HOT_SLOTS]]
+    return []
+
+
+async def _patient(http: aiohttp.ClientSession, target: Target) -> str:
     patients = await _get(http, target, "/patients?limit=1")
     if patients:
-        target.patient_id = patients[0]["id"]
-    else:
-        body = {"first_name": "Load", "last_name": "Test", "date_of_birth": "1990-01-01"}
-        async with http.post(f"{target.url}/patients", json=body, headers=target.headers(0)) as r:
-            target.patient_id = (await r.json())["data"]["id"]
+        return str(patients[0]["id"])
+    body = {"first_name": "Load", "last_name": "Test", "date_of_birth": "1990-01-01"}
+    async with http.post(f"{target.url}/patients", json=body, headers=target.headers(0)) as r:
+        if r.status != 201:
+            raise TargetError(f"POST /patients answered {r.status}: no patient to book for")
+        return str((await r.json())["data"]["id"])
 
 
 def _slot(kind_id: str, slot: dict[str, Any], locations: dict[str, str], zone: str) -> Slot:
@@ -102,8 +141,9 @@ def _slot(kind_id: str, slot: dict[str, Any], locations: dict[str, str], zone: s
 
 async def _get(http: aiohttp.ClientSession, target: Target, path: str) -> list[dict[str, Any]]:
     async with http.get(f"{target.url}{path}", headers=target.headers(0)) as response:
-        body = await response.json()
+        body = await response.json(content_type=None)
         if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status} {body}")
+            message = body.get("error", {}).get("message", "") if isinstance(body, dict) else ""
+            raise TargetError(f"GET {path} answered {response.status}: {message}")
         data: list[dict[str, Any]] = body["data"]
         return data

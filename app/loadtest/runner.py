@@ -1,100 +1,112 @@
-"""The open-loop run: flows start at a constant rate, however slowly the service answers."""
+"""One generator process's share of a step, open loop: flows start on a fixed schedule however
+slowly the service answers, and each flow's first request is timed from its scheduled start,
+so a stall (of the service or of this generator) shows in the latencies instead of hiding."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
-from app.loadtest.plan import Mix, Slot, Target
+from app.loadtest.plan import OUTCOMES, Mix, Slot, Target
+from app.loadtest.stats import Stats
 
-HOT_SLOTS = 3  # contended flows all aim at these few slots
 
+@dataclass(frozen=True)
+class Step:
+    """Start `rate` flows a second for `duration` seconds from `start_at` (time.monotonic(),
+    one clock for every process of the machine)."""
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    endpoint: str
-    at: float  # seconds since the run started
-    seconds: float
-    status: int  # 0 when the request failed without an answer
+    number: int
+    rate: float
+    duration: float
+    start_at: float
+    run_started: float  # where the plot's seconds count from
+    mix: Mix
+    contention: float
+    seed: int
 
 
 @dataclass
-class Recorder:
-    started: float = field(default_factory=time.monotonic)
-    samples: list[Sample] = field(default_factory=list)
-    confirmed: list[str] = field(default_factory=list)  # appointment ids from 201s
+class _Flow:
+    """What one flow shares between its requests."""
+
+    http: aiohttp.ClientSession
+    target: Target
+    stats: Stats
+    run_started: float
+    headers: dict[str, str]
 
     async def call(
-        self, http: aiohttp.ClientSession, endpoint: str, method: str, url: str, **kwargs: object
-    ) -> tuple[int, dict[str, object]]:
-        began = time.monotonic()
+        self, endpoint: str, method: str, path: str, since: float, **kwargs: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """One request, timed from `since`: its scheduled time, not when it was sent."""
+        url = f"{self.target.url}{path}"
         try:
-            async with http.request(method, url, **kwargs) as response:  # type: ignore[arg-type]
-                body = await response.json(content_type=None)
-                status = response.status
+            async with self.http.request(method, url, headers=self.headers, **kwargs) as answer:
+                body = await answer.json(content_type=None)
+                status = answer.status
         except (TimeoutError, aiohttp.ClientError, ValueError):
             body, status = {}, 0
-        self.samples.append(
-            Sample(endpoint, began - self.started, time.monotonic() - began, status)
-        )
+        done = time.monotonic()
+        micros = round((done - since) * 1_000_000)
+        self.stats.record(endpoint, int(done - self.run_started), micros, status)
         return status, body if isinstance(body, dict) else {}
 
 
-async def run(
-    target: Target, rate: float, duration: float, mix: Mix, contention: float, seed: int = 0
-) -> Recorder:
-    """Start `rate` flows a second for `duration` seconds; wait for the last to finish."""
-    recorder = Recorder()
-    rng = random.Random(seed)
+async def run_share(target: Target, step: Step, process: int, processes: int) -> Stats:
+    """Flows process, process + processes, ... of the step: the processes interleave, so
+    together they start `step.rate` flows a second; returns when the last has finished."""
+    stats = Stats()
+    rng = random.Random(f"{step.seed}/{step.number}/{process}")
+    cpu_before = time.process_time()
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
         flows: set[asyncio.Task[None]] = set()
-        progress = asyncio.create_task(_report_progress(recorder, duration))
-        started = time.monotonic()
-        n = 0
-        while (due := started + n / rate) < started + duration:
+        n = process
+        while (due := step.start_at + n / step.rate) < step.start_at + step.duration:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            slot = _choose(target.slots, contention, rng)
-            outcome = rng.choices(("confirm", "release", "abandon"),
-                                  (mix.confirm, mix.release, mix.abandon))[0]  # fmt: skip
-            task = asyncio.create_task(_flow(http, target, recorder, slot, outcome, n))
+            stats.start_lag.record_value(max(1, round((time.monotonic() - due) * 1_000_000)))
+            flow = _Flow(http, target, stats, step.run_started, target.headers(n))
+            task = asyncio.create_task(_book(flow, step, rng.random(), rng, due))
             flows.add(task)
             task.add_done_callback(flows.discard)
-            n += 1
+            n += processes
         await asyncio.gather(*flows)
-        progress.cancel()
-    print(file=sys.stderr)
-    return recorder
+    stats.cpu_seconds[process] = time.process_time() - cpu_before
+    return stats
 
 
-def _choose(slots: list[Slot], contention: float, rng: random.Random) -> Slot:
-    if rng.random() < contention:
-        return rng.choice(slots[:HOT_SLOTS])
-    return rng.choice(slots)
+async def _book(flow: _Flow, step: Step, draw: float, rng: random.Random, due: float) -> None:
+    """One patient: read a day's availability, hold a slot, then confirm, release or leave."""
+    flow.stats.flows += 1
+    target = flow.target
+    hot = bool(target.hot_slots) and draw < step.contention
+    if hot:
+        slot = rng.choice(target.hot_slots)
+        kind, clinician, day = slot.appointment_type_id, slot.clinician_id, slot.local_date
+    else:
+        diary = rng.choice(target.diaries)
+        kind, clinician = diary.appointment_type_id, diary.clinician_id
+        day = rng.choice(target.days)
+    outcome = rng.choices(OUTCOMES, (step.mix.confirm, step.mix.release, step.mix.abandon))[0]
+    query = f"appointment_type_id={kind}&clinician_id={clinician}&start_date={day}&end_date={day}"
+    status, offer = await flow.call("GET /availability", "GET", f"/availability?{query}", due)
+    if not hot:
+        offered = (offer.get("data") or []) if status == 200 else []
+        if not offered:
+            flow.stats.no_slot_offered += 1
+            return
+        slot = target.slot(kind, rng.choice(offered))
+    await _hold_and_finish(flow, slot, outcome)
 
 
-async def _flow(
-    http: aiohttp.ClientSession,
-    target: Target,
-    recorder: Recorder,
-    slot: Slot,
-    outcome: str,
-    n: int,
-) -> None:
-    """One patient: look at the day's availability, hold a slot, then confirm, release or leave."""
-    headers = target.headers(n)
-    query = (
-        f"appointment_type_id={slot.appointment_type_id}&clinician_id={slot.clinician_id}"
-        f"&start_date={slot.local_date}&end_date={slot.local_date}"
-    )
-    await recorder.call(http, "GET /availability", "GET", f"{target.url}/availability?{query}",
-                        headers=headers)  # fmt: skip
+async def _hold_and_finish(flow: _Flow, slot: Slot, outcome: str) -> None:
     body = {
         "appointment_type_id": slot.appointment_type_id,
         "clinician_id": slot.clinician_id,
@@ -102,35 +114,16 @@ async def _flow(
         "date": slot.local_date,
         "start_time": slot.local_time,
     }
-    status, held = await recorder.call(
-        http, "POST /holds", "POST", f"{target.url}/holds", json=body, headers=headers
-    )
+    status, held = await flow.call("POST /holds", "POST", "/holds", time.monotonic(), json=body)
     if status != 201 or outcome == "abandon":
         return
-    hold_id = held["data"]["id"]  # type: ignore[index]
-    if outcome == "confirm":
-        confirm = {"patient_id": target.patient_id, "attendee_name": "Load Test"}
-        status, booked = await recorder.call(
-            http, "POST /holds/{id}/confirm", "POST", f"{target.url}/holds/{hold_id}/confirm",
-            json=confirm, headers=headers,
-        )  # fmt: skip
-        if status == 201:
-            recorder.confirmed.append(booked["data"]["id"])  # type: ignore[index]
-    else:
-        await recorder.call(http, "DELETE /holds/{id}", "DELETE", f"{target.url}/holds/{hold_id}",
-                            headers=headers)  # fmt: skip
-
-
-async def _report_progress(recorder: Recorder, duration: float) -> None:
-    while True:
-        await asyncio.sleep(1)
-        elapsed = time.monotonic() - recorder.started
-        recent = [s for s in recorder.samples if s.at >= elapsed - 1]
-        errors = sum(1 for s in recent if s.status == 0 or s.status >= 500)
-        print(
-            f"\r{elapsed:5.0f}/{duration:.0f} s  {len(recent):6d} req/s  "
-            f"{len(recorder.confirmed):6d} booked  {errors} errors/s ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+    path = f"/holds/{held['data']['id']}"
+    if outcome == "release":
+        await flow.call("DELETE /holds/{id}", "DELETE", path, time.monotonic())
+        return
+    confirm = {"patient_id": flow.target.patient_id, "attendee_name": "Load Test"}
+    status, booked = await flow.call(
+        "POST /holds/{id}/confirm", "POST", f"{path}/confirm", time.monotonic(), json=confirm
+    )
+    if status == 201:
+        flow.stats.confirmed.append(booked["data"]["id"])
