@@ -52,9 +52,12 @@ def _without_hiredis() -> None:
 
 def _without_orjson() -> None:
     import app.web.responses
+    from app.fields import iso_utc
 
-    def dumps(payload: Any) -> bytes:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    def dumps(payload: Any, option: int | None = None) -> bytes:  # holds carry datetimes
+        return json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), default=iso_utc
+        ).encode()
 
     app.web.responses.orjson = SimpleNamespace(dumps=dumps)  # type: ignore[attr-defined,assignment]
 
