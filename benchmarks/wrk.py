@@ -52,7 +52,13 @@ SLOTS_PER_DAY = 94  # 00:00 to 23:15 every 15 minutes
 GET_HOLDS = 2_000
 
 # Each lever is `holds serve` with one hot-path change taken out (benchmarks/variant_server.py).
-LEVERS: dict[str, str] = {}
+LEVERS = {
+    "without holds rendered from the record": "hold-json",
+    "without the one middleware": "one-middleware",
+    "without the timer cache": "timer-cache",
+    "without the slot rules per catalog version": "slot-rules",
+    "without all four": "hold-json,one-middleware,timer-cache,slot-rules",
+}
 
 
 def ensure_wrk() -> str:
