@@ -1,6 +1,6 @@
 """The bare aiohttp handler, POST /holds and GET /holds/{id}, measured by wrk in one run.
 
-    python -m benchmarks.wrk [--seconds 5] [--rounds 3] [--connections 64] [--levers]
+    python -m benchmarks.wrk [--seconds 4] [--rounds 3] [--connections 64] [--levers [NAMES]]
 
 A Python load generator tops out near 8,000 requests a second on this machine, below what the
 bare handler serves, so the fixed-request figures come from wrk (one thread, 64 connections),
@@ -12,7 +12,7 @@ Targets: the bare handler (benchmarks/baseline_server.py, one JSON body parsed, 
 answered) for both methods, then `holds serve` as shipped: POST /holds over a catalog of 100
 clinicians bookable around the clock for 28 days (263,200 distinct slots; a wrk Lua script
 names a new one in every request; Redis is emptied before each run), and GET /holds/{id} over
-2,000 holds made before the run. One process each, uvloop, no Idempotency-Key (its two extra
+500 holds made before the run. One process each, uvloop, no Idempotency-Key (its two extra
 round trips are a separate cost), rate limits counted but set too high to refuse. Rounds take
 turns and medians are printed with their spread, since the machine's speed drifts between
 minutes. `--levers` also runs `holds serve` with each hot-path lever taken out in turn
@@ -49,10 +49,10 @@ from benchmarks.workload import CLINICIANS, KIND, clinician, prepare
 SCRIPTS = Path(__file__).with_name("wrk_scripts")
 DAYS = 28  # from two days ahead, clear of the booking notice
 SLOTS_PER_DAY = 94  # 00:00 to 23:15 every 15 minutes
-GET_HOLDS = 2_000
+GET_HOLDS = 500
 
 # Each lever is `holds serve` with one hot-path change taken out (benchmarks/variant_server.py).
-LEVERS = {
+LEVERS = {  # label: what benchmarks/variant_server.py takes out
     "without holds rendered from the record": "hold-json",
     "without the one middleware": "one-middleware",
     "without the timer cache": "timer-cache",
@@ -235,38 +235,48 @@ async def make_holds(url: str, key: str, count: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--levers", action="store_true", help="also measure each lever taken out")
+    parser.add_argument("--levers", nargs="?", const=",".join(LEVERS.values()), default="",
+                        help="also measure `holds serve` with each lever taken out (all, or "
+                        "these, comma-separated: " + ", ".join(LEVERS.values()) + ")")  # fmt: skip
     args = parser.parse_args()
     binary = ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="holds-wrk-") as scratch:
         run(Path(scratch), binary, args)
 
 
-def run(directory: Path, binary: str, args: argparse.Namespace) -> None:
+Target = tuple[str, str]  # (server, method): ("bare", "POST"), ("holds", "GET") ...
+
+
+def run(directory: Path, binary: str, args: argparse.Namespace) -> dict[Target, list[Run]]:
+    """Every round's figures per target, printed as a table with their medians."""
     cores = Cores.pick()
     redis_server = EmbeddedRedis(directory / "redis", persistent=False)
     redis_url = redis_server.start()
     try:
         assert redis_server.process is not None
         cores.pin(redis_server.process.pid, cores.load)
-        _measure(directory, redis_url, binary, cores, args)
+        runs = _measure(directory, redis_url, binary, cores, args)
     finally:
         redis_server.stop()
+    _report(runs, args.rounds)
+    return runs
 
 
 def _measure(directory: Path, redis_url: str, binary: str, cores: Cores,
-             args: argparse.Namespace) -> None:  # fmt: skip
+             args: argparse.Namespace) -> dict[Target, list[Run]]:  # fmt: skip
     database_url = f"sqlite:///{directory / 'bench.sqlite3'}"
     key = asyncio.run(prepare(database_url))
     env = dict(os.environ, HOLDS_REDIS_URL=redis_url, HOLDS_DATABASE_URL=database_url,
                HOLDS_RATE_LIMIT_PER_MINUTE="1000000000", HOLDS_LOG_LEVEL="WARNING",
                HOLDS_MAX_ACTIVE_HOLDS_PER_KEY="1000000000")  # fmt: skip
     commands = {"bare": ["benchmarks.baseline_server"], "holds": ["app", "serve"]}
-    for label, removed in LEVERS.items() if args.levers else ():
-        commands[label] = ["benchmarks.variant_server", "--without", removed, "--"]
+    chosen = set(filter(None, args.levers.split(",")))
+    for label, removed in LEVERS.items():
+        if set(removed.split(",")) <= chosen:
+            commands[label] = ["benchmarks.variant_server", "--without", removed, "--"]
     admin = redis.Redis.from_url(redis_url)
     wrk = Wrk(binary, cores, directory, args)
     ids_file = directory / "hold_ids.txt"
@@ -277,7 +287,7 @@ def _measure(directory: Path, redis_url: str, binary: str, cores: Cores,
             name: stack.enter_context(serving(command, env, directory / f"{n}.log", cores))
             for n, (name, command) in enumerate(commands.items())
         }
-        runs: dict[tuple[str, str], list[Run]] = {}
+        runs: dict[Target, list[Run]] = {}
         for round_number in range(args.rounds + 1):  # round 0 warms caches up and is not kept
             seconds = args.seconds if round_number else 1.0
             for name, server in servers.items():
@@ -289,10 +299,10 @@ def _measure(directory: Path, redis_url: str, binary: str, cores: Cores,
                 if round_number:
                     runs.setdefault((name, "POST"), []).append(post)
                     runs.setdefault((name, "GET"), []).append(get)
-    _report(runs, args.rounds)
+    return runs
 
 
-def _report(runs: dict[tuple[str, str], list[Run]], rounds: int) -> None:
+def _report(runs: dict[Target, list[Run]], rounds: int) -> None:
     medians = {target: _median(results) for target, results in runs.items()}
     _say(f"medians of {rounds} alternating rounds (min-max of req/s in brackets):")
     _say(f"{'target':52s} {'req/s':>16s} {'server µs/req':>13s} {'wrk µs/req':>10s} "
