@@ -5,18 +5,18 @@
 A Python load generator tops out near 8,000 requests a second on this machine, below what the
 bare handler serves, so the fixed-request figures come from wrk (one thread, 64 connections),
 which needs a fraction of that CPU per request; the run prints what wrk itself used. With two
-or more cores, each server runs on a core of its own and wrk and Redis on another (`taskset
--a -p`), so the generator and the server do not take turns on one core.
+or more cores, the servers (loaded one at a time) run on one core and wrk and Redis on another
+(`taskset -a -p`), so the generator and the server do not take turns on one core.
 
-Targets: the bare handler (benchmarks/baseline_server.py, one JSON body parsed, a fixed hold
-answered) for both methods, then `holds serve` as shipped: POST /holds over a catalog of 100
-clinicians bookable around the clock for 28 days (263,200 distinct slots; a wrk Lua script
-names a new one in every request; Redis is emptied before each run), and GET /holds/{id} over
-500 holds made before the run. One process each, uvloop, no Idempotency-Key (its two extra
-round trips are a separate cost), rate limits counted but set too high to refuse. Rounds take
-turns and medians are printed with their spread, since the machine's speed drifts between
-minutes. `--levers` also runs `holds serve` with each hot-path lever taken out in turn
-(benchmarks/variant_server.py).
+Targets: the bare handlers (benchmarks/baseline_server.py: the JSON body parsed, or the path
+read, and a fixed hold answered) for both methods, then `holds serve` as shipped: POST /holds
+over a catalog of 100 clinicians bookable around the clock for 28 days (263,200 distinct
+slots; a wrk Lua script names a new one in every request, each run past the previous run's;
+Redis is emptied before each run), and GET /holds/{id} over 500 holds made before the run.
+One process each, uvloop, no Idempotency-Key (its two extra round trips are a separate cost),
+rate limits counted but set too high to refuse. Rounds take turns and medians are printed with
+their spread, since the machine's speed drifts between minutes. `--levers` also runs
+`holds serve` with each hot-path lever taken out in turn (benchmarks/variant_server.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import redis
@@ -161,8 +162,7 @@ class Wrk:
         return made
 
     def get(self, server: Server, key: str, ids_file: Path, seconds: float) -> Run:
-        prefix = server.url.split("127.0.0.1", 1)[1].split("/", 1)[1]
-        script_args = [key, f"/{prefix}/holds/", str(ids_file)]
+        script_args = [key, f"{urlsplit(server.url).path}/holds/", str(ids_file)]
         return self._run(server, server.url, "get_holds", script_args, seconds)
 
     def _run(self, server: Server, url: str, script: str, script_args: list[str],
