@@ -1,4 +1,5 @@
-"""The baseline: a bare aiohttp handler that parses a JSON body and answers a fixed hold.
+"""The baseline: bare aiohttp handlers, one that parses a JSON body and one that reads the path,
+each answering a fixed hold.
 
 python -m benchmarks.baseline_server --port 8081
 """
@@ -20,6 +21,11 @@ async def create_hold(request: web.Request) -> web.Response:
     return web.json_response(_HOLD, status=201)
 
 
+async def get_hold(request: web.Request) -> web.Response:
+    request.match_info["hold_id"]
+    return web.json_response(_HOLD)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -27,6 +33,7 @@ def main() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # the same loop as holds serve
     app = web.Application()
     app.router.add_post("/v1/holds", create_hold)
+    app.router.add_get("/v1/holds/{hold_id}", get_hold)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

@@ -8,6 +8,14 @@
 - hiredis: redis-py's pure-Python reply parser (meaningful with autopipeline taken out too;
   the auto-pipelining client is built on hiredis).
 - orjson: the json module for response bodies.
+- hold-json: holds rendered through their pydantic models (validate, then dump) instead of
+  straight from the record.
+- one-middleware: CORS, the envelope and Idempotency-Key as three aiohttp middlewares, each
+  entered by every request, instead of one that enters the first and last only when needed.
+- slot-rules: each hold request's slot checked against the clinician's schedule from scratch,
+  instead of from the (type, clinician, date) rules worked out once per catalog version.
+- timer-cache: the request-latency histogram's child looked up by its labels on every
+  request, and the access log's fields built even when it is off.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ def _without_autopipeline() -> None:
         client: Redis = Redis.from_url(url, max_connections=256)
         return client
 
-    app.web.app.AutoPipeline = redis_py_scripts  # type: ignore[attr-defined,assignment]
+    app.web.app.AutoPipeline = redis_py_scripts  # type: ignore[attr-defined]
 
 
 def _without_hiredis() -> None:
@@ -52,11 +60,69 @@ def _without_hiredis() -> None:
 
 def _without_orjson() -> None:
     import app.web.responses
+    from app.fields import iso_utc
 
-    def dumps(payload: Any) -> bytes:
-        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    def dumps(payload: Any, option: int | None = None) -> bytes:  # holds carry datetimes
+        return json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), default=iso_utc
+        ).encode()
 
     app.web.responses.orjson = SimpleNamespace(dumps=dumps)  # type: ignore[attr-defined,assignment]
+
+
+def _without_hold_json() -> None:
+    import app.web.views.holds
+    from app.public import HoldCreatedPublic, HoldPublic
+    from app.web.responses import ok
+
+    def through_models(hold: Any, status: int = 200) -> Any:
+        model = HoldPublic if hold.client_secret is None else HoldCreatedPublic
+        return ok(model.model_validate(hold), status=status)
+
+    app.web.views.holds.responses = SimpleNamespace(hold=through_models)  # type: ignore[attr-defined,assignment]
+
+
+def _without_one_middleware() -> None:
+    import app.web.app
+    from app.web.cors import cors
+    from app.web.idempotency import idempotency
+    from app.web.middleware import envelope
+
+    create_app = app.web.app.create_app
+
+    def with_three_middlewares(*args: Any, **kwargs: Any) -> Any:
+        application = create_app(*args, **kwargs)
+        application.middlewares[:] = [cors, envelope, idempotency]
+        return application
+
+    app.web.app.create_app = with_three_middlewares
+
+
+def _without_timer_cache() -> None:
+    import app.web.middleware as middleware
+    from app import metrics
+
+    def observe(request: Any, status: int, seconds: float) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.REQUEST_SECONDS.labels(route, request.method, str(status)).observe(seconds)
+        middleware.access_log.info("request", extra={
+            "method": request.method, "route": route, "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        })  # fmt: skip
+
+    middleware._observe = observe
+
+
+def _without_slot_rules() -> None:
+    import app.domain.slots as slots
+
+    def from_scratch(catalog: Any, kind: Any, clinician: Any, day: Any) -> Any:
+        slots._require_offered(kind, clinician)
+        on_the_day = (b for b in clinician.schedule if b.weekday == day.weekday())
+        return tuple(SimpleNamespace(block=block, steady=False) for block in on_the_day)
+
+    slots._day_rules = from_scratch
 
 
 REMOVALS: dict[str, Callable[[], None]] = {
@@ -64,6 +130,10 @@ REMOVALS: dict[str, Callable[[], None]] = {
     "autopipeline": _without_autopipeline,
     "hiredis": _without_hiredis,
     "orjson": _without_orjson,
+    "hold-json": _without_hold_json,
+    "one-middleware": _without_one_middleware,
+    "timer-cache": _without_timer_cache,
+    "slot-rules": _without_slot_rules,
 }
 
 

@@ -3,6 +3,7 @@ serves the booking flow, and the PostgreSQL reference really inserts exclusion-c
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from benchmarks import postgres_holds
+from benchmarks import postgres_holds, wrk
 from benchmarks.variant_server import REMOVALS
 from tests.catalog import AMARA, CLINIC, INITIAL, PATIENT
 from tests.conftest import POSTGRES_URL
@@ -46,3 +47,17 @@ async def test_holds_serve_without_every_speed_up_still_books(tmp_path: Path) ->
 def test_postgres_reference_inserts_holds() -> None:
     inserts_per_second = postgres_holds.measure(POSTGRES_URL, seconds=1, clients=2)
     assert inserts_per_second > 0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_names_a_free_slot_in_every_post_and_reads_real_holds(tmp_path: Path) -> None:
+    """Every POST /holds of every run is a 201 (no slot asked for twice, in a run or across
+    runs) and every GET /holds/{id} a 200: the figures are of the work, not of refusals."""
+    args = argparse.Namespace(seconds=1, rounds=2, connections=8, levers="")
+    runs = wrk.run(tmp_path, wrk.ensure_wrk(), args)
+    assert set(runs) == {(s, m) for s in ("bare", "holds") for m in ("POST", "GET")}
+    for (server, method), results in runs.items():
+        for result in results:
+            assert result.requests > 0
+            expected = "201" if method == "POST" else "200"
+            assert result.statuses == {expected: result.requests}, (server, method)

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.catalog import AppointmentType, Clinician, Location, OrgCatalog, ScheduleBlock
-from app.domain.slots import offered_slots, requested_slot, wall_clock_to_utc
+from app.domain.slots import offered_slots, requested_slot, slot_at, wall_clock_to_utc
+from app.errors import SlotNotOffered
 
 ZONES = [
     "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu",
@@ -84,3 +85,45 @@ def test_every_offered_slot_is_accepted_as_a_hold_request(
         )
         assert (held.start, held.end, held.location_id) == (slot.start, slot.end, slot.location_id)
         assert held.end - held.start == timedelta(minutes=kind.duration_minutes)
+
+
+def _changeover_days(zone: ZoneInfo, year: int) -> list[date]:
+    """The dates in `year` on which `zone`'s UTC offset changes."""
+    first = date(year, 1, 1)
+    days = [first + timedelta(days=n) for n in range(366)]
+    return [
+        day
+        for day in days
+        if zone.utcoffset(datetime.combine(day, time()))
+        != zone.utcoffset(datetime.combine(day + timedelta(days=1), time()))
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone_name=st.sampled_from(ZONES),
+    step=st.sampled_from([5, 15, 30]),
+    year=st.integers(2026, 2030),
+)
+def test_a_hold_request_finds_the_grid_slot_on_days_the_clocks_change(
+    zone_name: str, step: int, year: int
+) -> None:
+    """Requests over every minute of a changeover day (and of an ordinary day) answer with
+    the slot the grid has at that wall-clock time, or none where the grid has none."""
+    zone = ZoneInfo(zone_name)
+    for day in [*_changeover_days(zone, year)[:2], date(year, 6, 1)]:
+        block = ScheduleBlock(day.weekday(), time(0, 0), time(23, 59), None)
+        clinician = Clinician("cli_x", "A", "B", None, None, True, schedule=(block,))
+        kind = AppointmentType("type_x", "x", None, step, step, 0, 0, 0, 1, True, True, None,
+                               None, ("cli_x",))  # fmt: skip
+        catalog = OrgCatalog("org_x", "Org", zone_name)
+        now = datetime.combine(day, time(), tzinfo=UTC) - timedelta(days=2)
+        for minute in range(0, 24 * 60):
+            at = time(minute // 60, minute % 60)
+            expected = slot_at(catalog, kind, clinician, block, day, at)
+            try:
+                held = requested_slot(catalog, kind, clinician, day, at, None, now)
+            except SlotNotOffered:
+                assert expected is None, (day, at)
+            else:
+                assert held == expected, (day, at)

@@ -88,6 +88,9 @@ class OrgCatalog:
     locations: dict[str, Location] = field(default_factory=dict)
     clinicians: dict[str, Clinician] = field(default_factory=dict)
     appointment_types: dict[str, AppointmentType] = field(default_factory=dict)
+    # What app/domain/slots.py has worked out from this catalog (it never changes: a new
+    # version is a new OrgCatalog), kept with it so it lasts exactly as long.
+    derived: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def zone_for(self, location_id: str | None) -> ZoneInfo:
         """Wall-clock zone of a block: the location's, or the organisation's for remote."""

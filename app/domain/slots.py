@@ -131,6 +131,97 @@ def slot_at(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _BlockOnDay:
+    """One schedule block on one date, as far as it can be worked out before the time is known."""
+
+    block: ScheduleBlock
+    first: int  # minute of the day of the first grid start
+    last: int  # minute of the day of the latest grid start
+    step: int
+    midnight: datetime  # the date's 00:00 as UTC, moved by the zone's offset
+    steady: bool  # the zone's offset is the same all day: no gap, no repeated hour
+
+
+_DAY_RULES_KEPT = 20_000  # (type, clinician, date) entries per catalog; then they start again
+
+
+def _day_rules(
+    catalog: OrgCatalog, kind: AppointmentType, clinician: Clinician, day: date
+) -> tuple[_BlockOnDay, ...]:
+    """The clinician's blocks on `day` for this type, worked out once per catalog version:
+    finding and converting them was most of a hold request's slot check."""
+    key = ("day_rules", kind.id, clinician.id, day)
+    rules = catalog.derived.get(key)
+    if rules is None:
+        _require_offered(kind, clinician)  # remembered only once passed: the catalog is fixed
+        rules = tuple(
+            _block_on_day(catalog, kind, block, day)
+            for block in clinician.schedule
+            if block.weekday == day.weekday()
+        )
+        if len(catalog.derived) >= _DAY_RULES_KEPT:
+            catalog.derived.clear()
+        catalog.derived[key] = rules
+    return rules  # type: ignore[return-value]
+
+
+def _block_on_day(
+    catalog: OrgCatalog, kind: AppointmentType, block: ScheduleBlock, day: date
+) -> _BlockOnDay:
+    midnight, steady = _zone_day(catalog, catalog.zone_for(block.location_id), day)
+    return _BlockOnDay(
+        block=block,
+        first=_minutes(block.start),
+        last=_minutes(block.end) - kind.duration_minutes,
+        step=kind.slot_interval_minutes or kind.duration_minutes,
+        midnight=midnight,
+        steady=steady,
+    )
+
+
+def _zone_day(catalog: OrgCatalog, zone: ZoneInfo, day: date) -> tuple[datetime, bool]:
+    """The date's 00:00 in `zone` as UTC, and whether the zone's offset holds all day. Offsets
+    change on whole minutes and never twice within a quarter of an hour, so one reading per
+    quarter hour finds every change."""
+    key = ("zone_day", zone.key, day)
+    known = catalog.derived.get(key)
+    if known is None:
+        local_midnight = datetime.combine(day, time())
+        offsets = {zone.utcoffset(local_midnight + timedelta(minutes=m))
+                   for m in range(0, 24 * 60 + 1, 15)}  # fmt: skip
+        offset = next(iter(offsets)) or timedelta()
+        known = catalog.derived[key] = (
+            local_midnight.replace(tzinfo=UTC) - offset,
+            len(offsets) == 1,
+        )
+    return known  # type: ignore[return-value]
+
+
+def _slot_on_day(
+    catalog: OrgCatalog,
+    kind: AppointmentType,
+    clinician: Clinician,
+    rules: _BlockOnDay,
+    day: date,
+    at: time,
+) -> Slot | None:
+    """`slot_at` for one block, from its day's rules."""
+    if not rules.steady:
+        return slot_at(catalog, kind, clinician, rules.block, day, at)
+    wanted = at.hour * 60 + at.minute
+    if (wanted - rules.first) % rules.step or not rules.first <= wanted <= rules.last:
+        return None
+    start = rules.midnight + timedelta(minutes=wanted)
+    return Slot(
+        start=start,
+        end=start + timedelta(minutes=kind.duration_minutes),
+        clinician_id=clinician.id,
+        location_id=rules.block.location_id,
+        local_start=datetime.combine(day, at),
+    )
+
+
 def offers(catalog: OrgCatalog, kind: AppointmentType, clinician: Clinician) -> bool:
     """Whether this clinician can be booked online for this type at all."""
     return kind.bookable and clinician.is_active and clinician.id in kind.clinician_ids
@@ -183,12 +274,10 @@ def requested_slot(
 
     `location_id` None means "wherever the clinician is scheduled then" (remote included).
     """
-    _require_offered(kind, clinician)
-    on_the_day = (block for block in clinician.schedule if block.weekday == day.weekday())
     candidates = [
         slot
-        for block in on_the_day
-        if (slot := slot_at(catalog, kind, clinician, block, day, at)) is not None
+        for rules in _day_rules(catalog, kind, clinician, day)
+        if (slot := _slot_on_day(catalog, kind, clinician, rules, day, at)) is not None
     ]
     if not candidates:
         raise _why_not_on_grid(catalog, clinician, day, at)

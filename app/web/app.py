@@ -24,9 +24,7 @@ from app.store.idempotency import IdempotencyStore
 from app.store.limits import LimitStore
 from app.store.upkeep import UpkeepStore
 from app.web import hold_streams
-from app.web.cors import cors
-from app.web.idempotency import idempotency
-from app.web.middleware import envelope
+from app.web.front import front
 from app.web.routes import add_routes
 from app.web.state import (
     APPOINTMENTS,
@@ -64,7 +62,7 @@ def create_app(
     """
     if not settings.redis_url:
         raise ValueError("create_app needs settings.redis_url")
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[cors, envelope, idempotency])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[front])
     app[SETTINGS] = settings
     app[CLOCK] = clock or Clock()
     app.cleanup_ctx.extend([_database, _redis, _queue, _services, hold_streams.open_streams])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.public import AppointmentPublic, HoldCreatedPublic, HoldPublic
+from app.public import AppointmentPublic
 from app.schemas import HoldConfirm, HoldCreate, HoldExtend
+from app.web import responses
 from app.web.auth import authorise
 from app.web.idempotency import recoverable
 from app.web.parsing import parse_body
@@ -18,13 +19,13 @@ async def create_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds", admit=False)
     body = await parse_body(request, HoldCreate)
     hold = await request.app[HOLDS].create(principal, body)
-    return ok(HoldCreatedPublic.model_validate(hold), status=201)
+    return responses.hold(hold, status=201)
 
 
 async def get_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     hold = await request.app[HOLDS].get(principal, request.match_info["hold_id"])
-    return ok(HoldPublic.model_validate(hold))
+    return responses.hold(hold)
 
 
 async def release_hold(request: web.Request) -> web.Response:
@@ -37,7 +38,7 @@ async def extend_hold(request: web.Request) -> web.Response:
     principal = await authorise(request, "write_holds")
     await parse_body(request, HoldExtend)
     hold = await request.app[HOLDS].extend(principal, request.match_info["hold_id"])
-    return ok(HoldPublic.model_validate(hold))
+    return responses.hold(hold)
 
 
 @recoverable
