@@ -34,6 +34,8 @@ class WorkerContext:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tags: dict[str, str] = field(default_factory=dict)
+    # Expiry cleanups running now: background moving waits for them (freeing slots comes first).
+    cleanups_running: int = 0
     _tags_read_at: float = 0.0
     _closed: bool = False
 

@@ -42,7 +42,11 @@ async def enable_keyspace_events(redis: Redis) -> bool:
 
 async def expire(worker: WorkerContext, hold_ids: list[str]) -> int:
     """Clean up these holds if their time is up; returns how many this call expired."""
-    lags = await worker.upkeep.expire(hold_ids)
+    worker.cleanups_running += 1
+    try:
+        lags = await worker.upkeep.expire(hold_ids)
+    finally:
+        worker.cleanups_running -= 1
     cleaned = [lag for lag in lags if lag >= 0]
     for lag in cleaned:
         metrics.EXPIRY_LAG_SECONDS.observe(lag / 1000)

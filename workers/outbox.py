@@ -4,7 +4,8 @@ Every script that changes a hold or appointment appends its event to the hash ta
 stream in the same atomic step. Here a worker copies new entries into SQL (the event, and one
 pending delivery per endpoint that wants it) in one transaction, then records how far it got
 (`holds:{T}:events:moved`) and trims what SQL has, keeping the last minute for live readers.
-Event ids come from the entry, so two workers moving the same entries write each event once.
+Event ids come from the entry, so two workers moving the same entries write each event once;
+a lease lets one worker at a time do the moving, so the others do not repeat its work.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,10 @@ from workers.context import WorkerContext
 
 log = logging.getLogger("holds.worker.outbox")
 MOVE_INTERVAL_SECONDS = 0.2
-BATCH = 500
+ROUND_LIMIT = 2000  # entries one round moves, over all tags
+LEASE_MS = 5000
+MAX_WAIT_FOR_CLEANUP_SECONDS = 1.0
+MIN_PER_TAG = 20
 KEEP_FOR_LIVE_READERS_MS = 60_000
 ENDPOINTS_MAX_AGE_SECONDS = 2.0
 
@@ -46,11 +51,16 @@ class OutboxMover:
         self.worker = worker
         self.catalogs = catalogs
         self.moved: dict[str, str] = {}
+        self.name = uuid.uuid4().hex  # this mover, in the lease
         self._endpoints: dict[str, list[WebhookEndpoint]] = {}
         self._endpoints_read_at = 0.0
 
     async def move_once(self) -> int:
-        """Copy every new outbox entry of every tag into SQL; returns how many."""
+        """Copy new outbox entries of every tag into SQL, if this worker holds the mover's
+        lease; returns how many."""
+        if not await self._hold_lease():
+            return 0
+        await self._after_cleanups()
         tags = sorted(await self.worker.tags())
         await self._learn_positions(tags)
         entries = await self._new_entries(tags)
@@ -59,6 +69,27 @@ class OutboxMover:
         await self._record(entries)
         await self._advance(entries)
         return len(entries)
+
+    async def _hold_lease(self) -> bool:
+        """One worker moves at a time, so workers do not all decode and write the same
+        entries; another takes over within LEASE_MS of the mover's death. The lease saves
+        work only: two movers at once would still record each event once."""
+        redis, key = self.worker.redis, keys.outbox_mover()
+        if await redis.set(key, self.name, nx=True, px=LEASE_MS):
+            self.moved.clear()  # another may have moved on meanwhile: read where it got to
+            return True
+        if await redis.get(key) == self.name.encode():
+            await redis.pexpire(key, LEASE_MS)
+            return True
+        return False
+
+    async def _after_cleanups(self) -> None:
+        """Wait (a little) while this worker cleans up expired holds: a burst of expiries
+        frees its slots before its events are moved, which may be a moment later."""
+        waited = 0.0
+        while self.worker.cleanups_running and waited < MAX_WAIT_FOR_CLEANUP_SECONDS:
+            await asyncio.sleep(0.01)
+            waited += 0.01
 
     async def _learn_positions(self, tags: list[str]) -> None:
         unknown = [tag for tag in tags if tag not in self.moved]
@@ -71,9 +102,12 @@ class OutboxMover:
             self.moved[tag] = position.decode() if position else "0-0"
 
     async def _new_entries(self, tags: list[str]) -> list[Entry]:
+        # A bounded round, however many tags there are: one transaction of a few thousand
+        # events at most, so the worker's expiry cleanup is never starved behind it.
+        per_tag = max(MIN_PER_TAG, ROUND_LIMIT // max(1, len(tags)))
         pipe = self.worker.redis.pipeline(transaction=False)
         for tag in tags:
-            pipe.xrange(keys.events(tag), min=f"({self.moved[tag]}", count=BATCH)
+            pipe.xrange(keys.events(tag), min=f"({self.moved[tag]}", count=per_tag)
         replies = await pipe.execute()
         return [
             Entry(tag, payloads.from_entry(entry_id, _flat(fields)))

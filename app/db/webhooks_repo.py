@@ -53,11 +53,12 @@ async def record_events(
 ) -> None:
     """Keep events and their deliveries; ones already kept (a second mover, a retry) stay as
     they are."""
+    # A list of parameters, not .values(rows): the statement is compiled once and cached,
+    # where a multi-row VALUES clause is compiled anew for every batch.
     if events:
-        await session.execute(_insert(session, EventRow).values(events).on_conflict_do_nothing())
+        await session.execute(_insert(session, EventRow).on_conflict_do_nothing(), events)
     if deliveries:
-        statement = _insert(session, DeliveryRow).values(deliveries).on_conflict_do_nothing()
-        await session.execute(statement)
+        await session.execute(_insert(session, DeliveryRow).on_conflict_do_nothing(), deliveries)
 
 
 def _due(now: datetime) -> tuple[Any, ...]:

@@ -93,6 +93,11 @@ def idempotency(api_key_id: str, digest: str) -> str:
     return f"{NAMESPACE}:{{key:{api_key_id}}}:idem:{digest}"
 
 
+def outbox_mover() -> str:
+    """Which worker moves outbox entries into SQL now (a lease; any worker may take it over)."""
+    return f"{NAMESPACE}:outbox-mover"
+
+
 def events_moved(tag: str) -> str:
     """The outbox entry up to which workers have recorded events in SQL."""
     return f"{NAMESPACE}:{{{tag}}}:events:moved"

@@ -19,8 +19,8 @@ if record[2] == 'confirmed' then
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'cancel_reason', ARGV[4]) end
   redis.call('HINCRBY', KEYS[1], 'ver', 1)
   redis.call('ZADD', KEYS[2], time[1], ARGV[3])
-  redis.call('XADD', KEYS[3], '*', 'type', 'appointment.cancelled',
-             'id', ARGV[3], 'record', cjson.encode(redis.call('HGETALL', KEYS[1])))
+  redis.call('XADD', KEYS[3], '*', '_event', 'appointment.cancelled',
+             '_subject', ARGV[3], unpack(redis.call('HGETALL', KEYS[1])))
 end
 local appointment = redis.call('HGETALL', KEYS[1])
 table.insert(appointment, 1, 'ok')

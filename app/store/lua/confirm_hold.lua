@@ -53,11 +53,11 @@ redis.call('HSET', KEYS[2], 'id', ARGV[4], 'hold', ARGV[3], 'org', record[1], 'c
 if record[13] then redis.call('HSET', KEYS[2], 'sess', record[13]) end
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZADD', KEYS[4], time[1], ARGV[4])
-redis.call('XADD', KEYS[5], '*', 'type', 'hold.confirmed', 'id', ARGV[3],
-           'record', cjson.encode(redis.call('HGETALL', KEYS[1])))
+redis.call('XADD', KEYS[5], '*', '_event', 'hold.confirmed', '_subject', ARGV[3],
+           unpack(redis.call('HGETALL', KEYS[1])))
 local appointment = redis.call('HGETALL', KEYS[2])
-redis.call('XADD', KEYS[5], '*', 'type', 'appointment.created',
-           'id', ARGV[4], 'record', cjson.encode(appointment))
+redis.call('XADD', KEYS[5], '*', '_event', 'appointment.created',
+           '_subject', ARGV[4], unpack(appointment))
 table.insert(appointment, 1, record[11])
 table.insert(appointment, 1, 'confirmed')
 return appointment

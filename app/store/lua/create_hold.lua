@@ -102,6 +102,6 @@ if session ~= '' then redis.call('HSET', KEYS[2], 'sess', session) end
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[5]))
 redis.call('SET', ARGV[6] .. expires, '1', 'PXAT', expires * 1000)
 redis.call('ZADD', KEYS[3], expires, ARGV[1])
-redis.call('XADD', KEYS[5], '*', 'type', 'hold.created', 'id', ARGV[1],
-           'record', cjson.encode(redis.call('HGETALL', KEYS[2])))
+redis.call('XADD', KEYS[5], '*', '_event', 'hold.created', '_subject', ARGV[1],
+           unpack(redis.call('HGETALL', KEYS[2])))
 return {1, created}

@@ -24,8 +24,8 @@ for i = 2, #ARGV do
     redis.call('ZREM', ARGV[1] .. record[3], member)
     redis.call('ZREM', KEYS[1], hold_id)
     redis.call('HSET', record_key, 'status', 'expired', 'ended', time[1])
-    redis.call('XADD', KEYS[#ARGV + 1], '*', 'type', 'hold.expired',
-               'id', hold_id, 'record', cjson.encode(redis.call('HGETALL', record_key)))
+    redis.call('XADD', KEYS[#ARGV + 1], '*', '_event', 'hold.expired',
+               '_subject', hold_id, unpack(redis.call('HGETALL', record_key)))
     results[#results + 1] = now_ms - tonumber(record[2]) * 1000
   end
 end

@@ -39,8 +39,8 @@ redis.call('EXPIRE', KEYS[1], extended - tonumber(time[1]) + tonumber(ARGV[6]))
 redis.call('SET', ARGV[7] .. extended, '1', 'PXAT', extended * 1000)
 redis.call('ZADD', KEYS[2], extended, ARGV[3])
 local extended_record = redis.call('HGETALL', KEYS[1])
-redis.call('XADD', KEYS[3], '*', 'type', 'hold.extended', 'id', ARGV[3],
-           'record', cjson.encode(extended_record))
+redis.call('XADD', KEYS[3], '*', '_event', 'hold.extended', '_subject', ARGV[3],
+           unpack(extended_record))
 table.insert(extended_record, 1, now_ms)
 table.insert(extended_record, 1, 'extended')
 return extended_record

@@ -22,6 +22,6 @@ if record[7] then member = member .. '|' .. record[7] end  -- a seat of a group 
 redis.call('ZREM', ARGV[2] .. record[4], member)
 redis.call('HSET', KEYS[1], 'status', 'released', 'ended', time[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('XADD', KEYS[3], '*', 'type', 'hold.released', 'id', ARGV[3],
-           'record', cjson.encode(redis.call('HGETALL', KEYS[1])))
+redis.call('XADD', KEYS[3], '*', '_event', 'hold.released', '_subject', ARGV[3],
+           unpack(redis.call('HGETALL', KEYS[1])))
 return {'released', record[6]}
