@@ -16,6 +16,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 from app import logs
 from app.config import Settings
 from app.errors import CatalogError
@@ -32,7 +35,13 @@ LOAD_ORG_ID = "org_10ad7e57-0000-4000-8000-000000000000"  # holds catalog genera
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logs.configure(Settings().log_level)
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a HOLDS_* variable out of range or malformed
+        for problem in exc.errors():
+            print(f"error: {_setting_name(problem)}: {problem['msg']}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
     try:
         result: int = args.run(args)
         return result
@@ -41,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _setting_name(problem: ErrorDetails) -> str:
+    """The environment variable a settings error is about, as the operator set it."""
+    field = str(problem["loc"][0]) if problem["loc"] else ""
+    return f"HOLDS_{field.upper()}" if field else "settings"
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

@@ -135,3 +135,21 @@ def test_key_for_an_unknown_scope_or_organisation_is_refused(run: Any, tmp_path:
     assert code == 1 and "unknown scope" in err
     code, _, err = run("keys", "create", "--org", "org_nope", "--scopes", "write_holds")
     assert code == 1 and "no organisation" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("HOLDS_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", "0", "greater than or equal to 1"),
+        ("HOLDS_HOLD_TTL_SECONDS", "soon", "valid integer"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    variable: str, value: str, says: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(variable, value)
+    assert cli.main(["worker", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [err.strip()] and err.startswith(f"error: {variable}: ")
+    assert says in err and "Traceback" not in err
