@@ -34,6 +34,7 @@ from app.embedded_redis import EmbeddedRedis
 from app.ids import new_tagged_id, shard_tag
 from app.store import keys
 from app.store.appointments import AppointmentStore
+from app.store.codec import ScriptHost
 from app.store.holds import Created, HoldStore, NewHold
 from app.store.redis_client import open_pipeline
 
@@ -70,13 +71,13 @@ async def _mark_ready(redis: Redis, tags: Iterable[str]) -> None:
         await AppointmentStore(redis).restore(tag, [], mark_ready=True)
 
 
-async def _create_holds(redis: Redis, redis_url: str, count: int, expires_at: float) -> list[str]:
+async def _create_holds(
+    redis: Redis, count: int, expires_at: float, scripts: ScriptHost | None = None
+) -> list[str]:
     """`count` holds that all expire at `expires_at` (a whole second)."""
     day = datetime(2031, 1, 6, tzinfo=UTC)
     created: list[str] = []
     batch = 2000
-    # The API's own auto-pipelining client: creating is quick, so the holds can expire soon.
-    scripts = open_pipeline(redis_url, cluster=False)
     for first in range(0, count, batch):
         # Scripts set expires_at = floor(Redis time) + ttl: ceil makes that exactly expires_at.
         ttl = math.ceil(expires_at - time.time())
@@ -104,14 +105,13 @@ async def _create_holds(redis: Redis, redis_url: str, count: int, expires_at: fl
         for outcome in await asyncio.gather(*jobs):
             assert isinstance(outcome, Created), outcome
             created.append(outcome.hold.id)
-    await scripts.aclose()
     return created
 
 
-async def _creation_rate(redis: Redis, redis_url: str, tags: list[str]) -> float:
+async def _creation_rate(redis: Redis, scripts: ScriptHost, tags: list[str]) -> float:
     """Holds a second this machine creates now, from a trial batch that is then removed."""
     began = time.monotonic()
-    await _create_holds(redis, redis_url, 4000, time.time() + 3600)
+    await _create_holds(redis, 4000, time.time() + 3600, scripts)
     rate = 4000 / (time.monotonic() - began)
     await redis.flushall()
     await _mark_ready(redis, tags)
@@ -174,14 +174,16 @@ async def measure(holds: int, workers: int, directory: Path) -> dict[str, float]
     database_url = f"sqlite:///{directory / 'bench.sqlite3'}"
     # Blocking: a batch of creates waits for a free connection rather than failing.
     redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=64))
+    # The API's own auto-pipelining client: creating is quick, so the holds can expire soon.
+    scripts = open_pipeline(redis_url, cluster=False)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         tags = await _prepare(database_url, redis)
         # Time enough to create them all and start the workers, which start after the creating
         # so they do not compete with it.
-        rate = await _creation_rate(redis, redis_url, tags)
+        rate = await _creation_rate(redis, scripts, tags)
         expires_at = float(int(time.time()) + 15 + math.ceil(1.5 * holds / rate))
-        created = await _create_holds(redis, redis_url, holds, expires_at)
+        created = await _create_holds(redis, holds, expires_at, scripts)
         await _as_moved(redis, tags)
         processes = _start_workers(workers, redis_url, database_url, directory)
         await asyncio.sleep(5)  # workers up and subscribed
@@ -196,6 +198,7 @@ async def measure(holds: int, workers: int, directory: Path) -> dict[str, float]
         return marks
     finally:
         _stop(processes)
+        await scripts.aclose()
         await redis.aclose()
         server.stop()
 
