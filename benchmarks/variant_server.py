@@ -37,13 +37,16 @@ def _without_uvloop() -> None:
 
 
 def _without_autopipeline() -> None:
-    import app.web.app
+    from app.store import redis_client
 
-    def redis_py_scripts(url: str, **_: Any) -> Redis:
-        client: Redis = Redis.from_url(url, max_connections=256)
-        return client
+    auto_pipelining = redis_client.open_pipeline
 
-    app.web.app.AutoPipeline = redis_py_scripts  # type: ignore[attr-defined]
+    def redis_py_scripts(url: str, *, cluster: bool, **options: Any) -> Any:
+        if cluster:  # the cluster client has no redis-py stand-in on the request path
+            return auto_pipelining(url, cluster=cluster, **options)
+        return Redis.from_url(url, max_connections=256)
+
+    redis_client.open_pipeline = redis_py_scripts
 
 
 def _without_hiredis() -> None:
