@@ -1,7 +1,7 @@
 -- Cancel a confirmed appointment: its slot is free at once. Cancelling twice changes nothing.
 -- KEYS[1]  appointment record (hash)
 -- KEYS[2]  persistence backlog of the hash tag
--- KEYS[3]  event outbox stream of the hash tag (app/events.py names the events)
+-- KEYS[3]  event outbox stream of the hash tag (entry layout: app/events/outbox.py)
 -- ARGV[1]  caller's organisation id
 -- ARGV[2]  occupancy key prefix of the appointment's hash tag
 -- ARGV[3]  appointment id

@@ -6,7 +6,7 @@
 -- KEYS[2]  hold record (hash)
 -- KEYS[3]  expiry index of the hash tag (sorted set: hold id by expires_at)
 -- KEYS[4]  marker that the hash tag's appointments were restored from SQL
--- KEYS[5]  event outbox stream of the hash tag (app/events.py names the events)
+-- KEYS[5]  event outbox stream of the hash tag (entry layout: app/events/outbox.py)
 -- ARGV[1]  hold id
 -- ARGV[2]  occupied start (epoch s)
 -- ARGV[3]  occupied end (epoch s)

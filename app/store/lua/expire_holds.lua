@@ -1,7 +1,7 @@
 -- Finish holds whose time is up: mark each expired and take it out of every index.
 -- KEYS[1]        expiry index of the hash tag
 -- KEYS[1+i]      record of hold i (all holds share the hash tag)
--- KEYS[#ARGV+1]  event outbox stream of the hash tag (app/events.py names the events)
+-- KEYS[#ARGV+1]  event outbox stream of the hash tag (entry layout: app/events/outbox.py)
 -- ARGV[1]        occupancy key prefix of the hash tag; each record names its clinician
 -- ARGV[1+i]      id of hold i
 -- Returns one number per hold: the cleanup lag in ms (now - expires_at) when this call

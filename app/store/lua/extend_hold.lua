@@ -1,7 +1,7 @@
 -- Start an active hold's countdown again, within its longest lifetime, on Redis' clock.
 -- KEYS[1]  hold record (hash)
 -- KEYS[2]  expiry index of the hash tag (sorted set: hold id by expires_at)
--- KEYS[3]  event outbox stream of the hash tag (app/events.py names the events)
+-- KEYS[3]  event outbox stream of the hash tag (entry layout: app/events/outbox.py)
 -- ARGV[1]  organisation id of the caller
 -- ARGV[2]  occupancy key prefix of the hash tag; the record names the clinician
 -- ARGV[3]  hold id

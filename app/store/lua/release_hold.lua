@@ -1,7 +1,7 @@
 -- Release an active hold: its slot is free at once.
 -- KEYS[1]  hold record (hash)
 -- KEYS[2]  expiry index of the hash tag
--- KEYS[3]  event outbox stream of the hash tag (app/events.py names the events)
+-- KEYS[3]  event outbox stream of the hash tag (entry layout: app/events/outbox.py)
 -- ARGV[1]  caller's organisation id (another organisation's hold does not exist for it)
 -- ARGV[2]  occupancy key prefix of the hold's hash tag; the record names the clinician
 -- ARGV[3]  hold id
