@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -104,8 +105,8 @@ def _get(url: str) -> dict[str, object] | None:
         with urllib.request.urlopen(url, timeout=2) as response:
             body: dict[str, object] = json.loads(response.read())
             return body
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None  # nothing there, or not a worker (another test's Redis may sit on a port)
 
 
 def _persist_runs(port: int) -> float:
