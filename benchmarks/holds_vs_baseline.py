@@ -29,20 +29,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import redis
-from redis.asyncio import BlockingConnectionPool, Redis
 
-from app.domain.slots import Interval
 from app.embedded_redis import EmbeddedRedis, free_port
-from app.ids import new_tagged_id, shard_tag
-from app.store.holds import Created, HoldStore, NewHold
-from app.store.limits import LimitStore
-from benchmarks import expiry_lag, postgres_holds
-from benchmarks.workload import API_KEY_ID, CLINICIANS, KIND, ORG, clinician, prepare, write_bodies
+from benchmarks import expiry_lag, memory, postgres_holds
+from benchmarks.workload import prepare, write_bodies
 
 
 def _wait(url: str) -> None:
@@ -65,53 +59,6 @@ def _generate(url: str, key: str, bodies: Path, seconds: float, **mode: float) -
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(finished.stdout)
     return result
-
-
-async def _memory_per_hold(redis_url: str, holds: int) -> tuple[float, dict[str, float]]:
-    """Bytes of Redis memory per active hold: a hold made as POST /holds makes it."""
-    redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=64))
-    await redis.flushall()
-    store = HoldStore(redis, ttl_seconds=3600, retention_seconds=86_400)
-    limits = LimitStore(redis, per_minute=10**9, max_active_holds=10**9, ttl_seconds=3600)
-    for tag in {shard_tag(ORG, clinician(n)) for n in range(CLINICIANS)}:
-        await redis.set(f"holds:{{{tag}}}:ready", "1")
-    before = int((await redis.info("memory"))["used_memory"])
-    first = date.today() + timedelta(days=30)
-    for start in range(0, holds, 1000):
-        await asyncio.gather(*(_hold(store, limits, n, first) for n in range(start, start + 1000)))
-    after = int((await redis.info("memory"))["used_memory"])
-    breakdown = await _memory_breakdown(redis, holds)
-    await redis.aclose()
-    return (after - before) / holds, breakdown
-
-
-async def _memory_breakdown(redis: Redis, holds: int) -> dict[str, float]:
-    """MEMORY USAGE per hold, by structure (excludes Redis's per-key expiry entries)."""
-    usage: dict[str, float] = {}
-    async for key in redis.scan_iter(match="holds:*", count=10_000):
-        kind = "active (per key)" if b"{key:" in key else key.decode().split(":")[2]
-        used = await redis.memory_usage(key, samples=0) or 0
-        usage[kind] = usage.get(kind, 0) + used / holds
-    return usage
-
-
-async def _hold(store: HoldStore, limits: LimitStore, n: int, first: date) -> None:
-    clinician_id = clinician(n % CLINICIANS)
-    start = time_at(first, n // CLINICIANS)
-    hold_id = new_tagged_id("hold", shard_tag(ORG, clinician_id))
-    await limits.admit(API_KEY_ID, hold_id)
-    outcome = await store.create(NewHold(
-        id=hold_id, org_id=ORG, api_key_id=API_KEY_ID, appointment_type_id=KIND,
-        clinician_id=clinician_id, location_id=None, start_time=start,
-        end_time=start + timedelta(minutes=15),
-        occupied=Interval(start, start + timedelta(minutes=15)),
-    ))  # fmt: skip
-    assert isinstance(outcome, Created), outcome
-
-
-def time_at(first: date, index: int) -> datetime:
-    midnight = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    return midnight + timedelta(minutes=15 * index)
 
 
 # Each variant is `holds serve` with these speed-ups taken out (benchmarks/variant_server.py).
@@ -145,12 +92,7 @@ def run(directory: Path, args: argparse.Namespace) -> None:
     redis_url = server.start()
     try:
         _http(directory, redis_url, args)
-        memory, breakdown = asyncio.run(_memory_per_hold(redis_url, args.memory_holds))
-        _say(f"Redis memory             {memory:8.0f} bytes per active hold ({args.memory_holds} "
-             f"holds, {CLINICIANS} clinicians, one API key)")  # fmt: skip
-        _say(
-            "  by structure: " + ", ".join(f"{kind} {used:.0f}" for kind, used in breakdown.items())
-        )
+        memory.report(asyncio.run(memory.measure(redis_url, args.memory_holds)))
     finally:
         server.stop()
     marks = asyncio.run(expiry_lag.measure(args.expiring_holds, 1, directory / "expiry"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,11 +29,18 @@ from app.ids import new_tagged_id, shard_tag
 from app.store import keys
 from app.store.holds import Created, HoldStore, NewHold
 from app.store.limits import LimitStore
-from benchmarks.holds_vs_baseline import time_at
-from benchmarks.workload import API_KEY_ID, CLINICIANS, KIND, ORG, clinician
+from benchmarks.workload import API_KEY_ID, CLINICIANS, KIND, ORG, clinician, time_at
 
 
-async def measure(redis_url: str, holds: int) -> None:
+@dataclass(frozen=True)
+class Figures:
+    holds: int
+    with_outbox: float  # used_memory per hold, each hold's hold.created still in the outbox
+    trimmed: float  # the same once the outbox is trimmed
+    by_structure: dict[str, float]  # MEMORY USAGE per hold, by kind of key
+
+
+async def measure(redis_url: str, holds: int) -> Figures:
     redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=64))
     store = HoldStore(redis, ttl_seconds=3600, retention_seconds=86_400)
     limits = LimitStore(redis, per_minute=10**9, max_active_holds=10**9, ttl_seconds=3600)
@@ -49,11 +57,18 @@ async def measure(redis_url: str, holds: int) -> None:
         await redis.xtrim(keys.events(tag), maxlen=0)
     trimmed = (await _used(redis) - before) / holds
     await redis.aclose()
-    print(f"{holds} active holds over {CLINICIANS} clinicians, one API key:")
-    print(f"  {with_outbox:6.0f} bytes per hold with its hold.created event in the outbox")
-    print(f"  {trimmed:6.0f} bytes per hold once the outbox is trimmed (goal: 1,024 or less)")
+    return Figures(holds, with_outbox, trimmed, by_structure)
+
+
+def report(figures: Figures) -> None:
+    print(f"{figures.holds} active holds over {CLINICIANS} clinicians, one API key:")
+    print(f"  {figures.with_outbox:6.0f} bytes per hold with its hold.created event in the outbox")
+    print(
+        f"  {figures.trimmed:6.0f} bytes per hold once the outbox is trimmed (goal: 1,024 or less)"
+    )
     print("  by structure (MEMORY USAGE): "
-          + ", ".join(f"{kind} {used:.0f}" for kind, used in by_structure.items()))  # fmt: skip
+          + ", ".join(f"{kind} {used:.0f}" for kind, used in figures.by_structure.items()),
+          flush=True)  # fmt: skip
 
 
 async def _used(redis: Redis) -> int:
@@ -90,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="holds-memory-") as scratch:
         server = EmbeddedRedis(Path(scratch), persistent=False)
         try:
-            asyncio.run(measure(server.start(), args.holds))
+            report(asyncio.run(measure(server.start(), args.holds)))
         finally:
             server.stop()
 

@@ -41,9 +41,17 @@ from benchmarks.holds_vs_baseline import (
     _generate,
     _say,
     _serving,
-    time_at,
 )
-from benchmarks.workload import API_KEY_ID, CLINICIANS, KIND, ORG, clinician, prepare, write_bodies
+from benchmarks.workload import (
+    API_KEY_ID,
+    CLINICIANS,
+    KIND,
+    ORG,
+    clinician,
+    prepare,
+    time_at,
+    write_bodies,
+)
 
 TTL = 60  # long enough for the measurements before the streamed holds expire
 

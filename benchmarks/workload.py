@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +67,8 @@ async def prepare(database_url: str) -> str:
         created = await keys_repo.create_key(session, ORG, ["write_holds"], "bench", True)
     await engine.dispose()
     return created.secret
+
+
+def time_at(first: date, index: int) -> datetime:
+    midnight = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return midnight + timedelta(minutes=15 * index)
