@@ -190,17 +190,29 @@ async def measure(holds: int, workers: int, directory: Path) -> dict[str, float]
         if time.time() >= expires_at:
             raise SystemExit("creating the holds took longer than their lifetime")
         print(f"created {len(created)} holds, all expiring at {expires_at:.0f}", flush=True)
+        await redis.config_resetstat()
         redis_cpu, workers_cpu = await _redis_cpu(redis), _cpu_of(processes)
         marks = await _watch(redis, tags, len(created), expires_at)
         # What the cleanup cost, to see what bounds it: Redis runs every script on one core.
         marks["redis_cpu_s"] = await _redis_cpu(redis) - redis_cpu
         marks["workers_cpu_s"] = _cpu_of(processes) - workers_cpu
+        _print_busiest_commands(await redis.info("commandstats"))
         return marks
     finally:
         _stop(processes)
         await scripts.aclose()
         await redis.aclose()
         server.stop()
+
+
+def _print_busiest_commands(stats: dict[str, dict[str, float]]) -> None:
+    """Where Redis' time went meanwhile, by command (a script's inner calls counted too)."""
+    busiest = sorted(stats.items(), key=lambda item: -item[1]["usec"])[:8]
+    print("Redis time by command meanwhile:")
+    for name, stat in busiest:
+        command = name.removeprefix("cmdstat_")
+        print(f"  {command:<14} {stat['usec'] / 1e6:6.2f} s  {stat['calls']:>9,.0f} calls  "
+              f"{stat['usec_per_call']:7.1f} µs/call")  # fmt: skip
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -223,33 +223,24 @@ class StoreModel:
         appointment = self.appointments.get(appointment_id)
         return self.appointment_view(appointment) if appointment else None
 
-    def due_expiries(self, tag: str, limit: int, now: Now) -> list[str]:
-        """The expiry index's holds whose expires_at has come, soonest first, at most `limit`."""
-        due = [
+    def expire_due(self, tag: str, limit: int, now: Now) -> tuple[bool, list[int | InRange]]:
+        """Take up to `limit` holds whose expires_at has come from the tag's expiry index,
+        soonest first, and expire those still active. Returns whether it took `limit` (more
+        may be due) and the cleanup lag in ms of each hold it expired, in that order."""
+        due = sorted(
             (self.holds[hold_id].expires, hold_id)
             for hold_id in self.expiry_index.get(tag, set())
             if self.holds[hold_id].expires <= now.second
-        ]
-        return [hold_id for _, hold_id in sorted(due)[:limit]]
-
-    def expire(self, hold_ids: list[str], now: Now) -> list[int | InRange]:
-        """Per hold: the cleanup lag in ms when this call expired it, -1 when there was nothing
-        to do (ended, or never was), -2 when its time has not come."""
-        return [self._expire_one(hold_id, now) for hold_id in hold_ids]
-
-    def _expire_one(self, hold_id: str, now: Now) -> int | InRange:
-        record = self.record(hold_id, now)
-        if record is None or record.status != "active":
-            known = self.holds.get(hold_id)  # a record Redis dropped leaves the index too
-            if known is not None:
-                self.expiry_index[known.diary.tag].discard(hold_id)
-            return -1
-        if now.second < record.expires:
-            return -2
-        record.status = "expired"
-        self.expiry_index[record.diary.tag].discard(hold_id)
-        due_ms = record.expires * 1000
-        return InRange(now.lo_ms - due_ms, now.hi_ms - due_ms)
+        )[:limit]
+        lags: list[int | InRange] = []
+        for _, hold_id in due:
+            self.expiry_index[tag].discard(hold_id)  # ended, or a record Redis dropped, too
+            record = self.record(hold_id, now)
+            if record is not None and record.status == "active":
+                record.status = "expired"
+                due_ms = record.expires * 1000
+                lags.append(InRange(now.lo_ms - due_ms, now.hi_ms - due_ms))
+        return len(due) == limit, lags
 
     def _ended(self, record: HoldRecord, now: Now) -> str | None:
         """Why this hold can no longer be released or confirmed, or None while it can."""

@@ -3,15 +3,22 @@ wait in an outbox after an upgrade: both read as the same event."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+from typing import Any
 
 import redis.asyncio as redis
 
+from app.catalog.cache import CatalogCache
 from app.events import outbox
 from app.ids import tag_of
 from app.store import keys
-from tests.conftest import Api
+from app.web.state import HOLD_STREAMS
+from tests.conftest import Api, MakeApi, sql_rows
 from tests.helpers import hold_body
+from workers.context import WorkerContext
+from workers.outbox import OutboxMover
 
 
 async def test_an_entry_carries_the_record_as_it_was_and_the_earlier_format_reads_the_same(
@@ -49,3 +56,63 @@ async def test_an_entry_carries_the_record_as_it_was_and_the_earlier_format_read
         assert outbox.subject_of(legacy_fields) == hold_id
     finally:
         await client.aclose()
+
+
+async def test_an_expiry_entry_carries_only_the_change_and_is_recorded_whole(
+    make_api: MakeApi,
+) -> None:
+    """Its hold's record completes it; once Redis has dropped the record (workers away for
+    longer than the retention), the hold's previous event does."""
+    api = await make_api(hold_ttl_seconds=1)
+    worker = await WorkerContext.open(api.settings)
+    mover = OutboxMover(worker, CatalogCache(worker.sessions, 0))
+    client = redis.Redis.from_url(api.settings.redis_url)
+    try:
+        held = [
+            (await api.call("POST", "/holds", hold_body(at)))[1]["data"]
+            for at in ("09:00", "10:00")
+        ]
+        assert await mover.move_once() == 2  # their hold.created events
+        tag = tag_of(held[0]["id"])
+        await asyncio.sleep(2)
+        assert len((await worker.upkeep.expire_due(tag, 10))[1]) == 2
+
+        expiries = [fields for _, fields in await client.xrange(keys.events(tag))
+                    if fields[b"_event"] == b"hold.expired"]  # fmt: skip
+        assert [list(fields) for fields in expiries] == [
+            [b"_event", b"_subject", b"status", b"ended"]
+        ] * 2
+        assert [fields[b"status"] for fields in expiries] == [b"expired"] * 2
+        await client.delete(keys.hold(held[1]["id"]))  # as Redis does after the retention
+        assert await mover.move_once() == 2
+
+        recorded = await sql_rows(
+            api.settings.effective_database_url,
+            "SELECT subject_id, data FROM events WHERE type = 'hold.expired'",
+        )
+        data = {subject: _json(value) for subject, value in recorded}
+        for hold in held:
+            assert data[hold["id"]] == _public(hold) | {"status": "expired"}
+    finally:
+        await client.aclose()
+        await worker.close()
+
+
+def _public(hold: dict[str, Any]) -> dict[str, Any]:
+    """The hold as events carry it: what GET /holds/{id} returns, without its client_secret."""
+    return {field: value for field, value in hold.items() if field != "client_secret"}
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def test_a_status_stream_applies_an_expiry_to_the_hold_it_shows(api: Api) -> None:
+    _, body = await api.call("POST", "/holds", hold_body("09:00"))
+    hold_id = body["data"]["id"]
+    found = await api.client.app[HOLD_STREAMS].events.hold(hold_id)
+    assert found is not None
+    shown = found[0]
+    expiry = outbox.Event("1796150000000-0", "hold.expired", hold_id, {"status": "expired"})
+    assert outbox.is_change_only(expiry)
+    assert outbox.hold_after(expiry, shown) == dataclasses.replace(shown, status="expired")

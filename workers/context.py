@@ -36,6 +36,8 @@ class WorkerContext:
     _tags: dict[str, str] = field(default_factory=dict)
     # Expiry cleanups running now: background moving waits for them (freeing slots comes first).
     cleanups_running: int = 0
+    # Set when Redis announces that holds have come due: the sweep starts at once.
+    expiries_due: asyncio.Event = field(default_factory=asyncio.Event)
     _tags_read_at: float = 0.0
     _closed: bool = False
 

@@ -1,14 +1,19 @@
-"""Expiry cleanup: Redis' keyspace `expired` events, backed by a sweep of the expiry index.
+"""Expiry cleanup: a sweep of the expiry indexes, woken by Redis' keyspace `expired` events.
 
 Notifications are lost while no subscriber is connected and arrive late on large keyspaces, so
-the sweeper is what guarantees cleanup; the listener makes it prompt. Both call the same
-idempotent script, so any number of workers may run them at once.
+the sweep, four times a second, is what guarantees cleanup; the listener makes it prompt. The
+script takes the due holds from the index itself, so any number of workers may sweep at once
+without repeating one another's work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import random
+import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -19,7 +24,11 @@ from workers.context import WorkerContext
 
 log = logging.getLogger("holds.worker.expiry")
 SWEEP_INTERVAL_SECONDS = 0.25
-SWEEP_BATCH = 1000
+_AFTER_THE_SECOND = 0.005  # allowance for Redis' clock, by which holds expire, being behind
+# Holds one script call expires (a few ms of Redis), and such calls a worker has in flight:
+# enough to keep Redis busy through a burst, few enough that API requests still get between.
+BATCH = 200
+CALLS_IN_FLIGHT = 4
 TOPOLOGY_CHECK_SECONDS = 2.0
 _EXPIRED_CHANNEL = "__keyevent@*__:expired"
 
@@ -40,22 +49,30 @@ async def enable_keyspace_events(redis: Redis) -> bool:
         return False
 
 
-async def expire(worker: WorkerContext, hold_ids: list[str]) -> int:
-    """Clean up these holds if their time is up; returns how many this call expired."""
+async def clean_up(worker: WorkerContext, tags: list[str]) -> int:
+    """Expire every due hold of these tags; returns how many this worker expired."""
+    calls = asyncio.Semaphore(CALLS_IN_FLIGHT)
+
+    async def clean_tag(tag: str) -> int:
+        expired, more = 0, True
+        while more:
+            async with calls:
+                more, lags = await worker.upkeep.expire_due(tag, BATCH)
+            for lag in lags:
+                metrics.EXPIRY_LAG_SECONDS.observe(lag / 1000)
+            metrics.HOLDS_EXPIRED.inc(len(lags))
+            expired += len(lags)
+        return expired
+
     worker.cleanups_running += 1
     try:
-        lags = await worker.upkeep.expire(hold_ids)
+        return sum(await asyncio.gather(*(clean_tag(tag) for tag in tags)))
     finally:
         worker.cleanups_running -= 1
-    cleaned = [lag for lag in lags if lag >= 0]
-    for lag in cleaned:
-        metrics.EXPIRY_LAG_SECONDS.observe(lag / 1000)
-    metrics.HOLDS_EXPIRED.inc(len(cleaned))
-    return len(cleaned)
 
 
 async def listen(worker: WorkerContext) -> None:
-    """Clean a hash tag's due holds the moment Redis reports the expiry tick of their second.
+    """Wake the sweep the moment Redis reports the expiry tick of a hash tag's second.
 
     Each Redis node announces only its own keys' expiries, so on a cluster every master gets a
     subscription of its own, and the set of masters is read again every few seconds: a replica
@@ -101,23 +118,30 @@ async def _listen_on(worker: WorkerContext, url: str) -> None:
 
 
 async def _on_expired(worker: WorkerContext, key: str) -> None:
-    tag = keys.tag_of_expiry_tick(key)
-    if tag is not None:
-        due = await worker.upkeep.due_expiries([tag], SWEEP_BATCH)
-        if due:
-            await expire(worker, due)
+    if keys.tag_of_expiry_tick(key) is not None:
+        worker.expiries_due.set()
+
+
+def _until_next_sweep() -> float:
+    """Seconds to the next sweep: a quarter second at most, and just after each whole second,
+    when holds come due (expires_at is a whole second), so a burst is met the moment it is."""
+    now = time.time()
+    return min(SWEEP_INTERVAL_SECONDS, math.floor(now) + 1 + _AFTER_THE_SECOND - now)
 
 
 async def sweep(worker: WorkerContext) -> None:
-    """Every quarter second, clean every hold whose expiry time has passed."""
+    """Clean every hold whose expiry time has passed, four times a second (one just after each
+    whole second) or when woken."""
     while True:
         try:
-            tags = await worker.tags()
-            due = await worker.upkeep.due_expiries(tags, SWEEP_BATCH)
-            for start in range(0, len(due), SWEEP_BATCH):
-                await expire(worker, due[start : start + SWEEP_BATCH])
-            if len(due) < SWEEP_BATCH:
-                await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            due = await worker.upkeep.tags_with_due_expiries(await worker.tags())
+            random.shuffle(due)  # workers sweeping at once start on different tags
+            worker.expiries_due.clear()
+            if due:
+                await clean_up(worker, due)
+                continue  # more may have come due meanwhile
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.expiries_due.wait(), _until_next_sweep())
         except (RedisError, OSError) as exc:
             log.warning("sweeper lost Redis; retrying", extra={"error": str(exc)})
             await asyncio.sleep(1)

@@ -109,47 +109,86 @@ class OutboxMover:
         for tag in tags:
             pipe.xrange(keys.events(tag), min=f"({self.moved[tag]}", count=per_tag)
         replies = await pipe.execute()
-        return [
+        entries = [
             Entry(tag, payloads.from_entry(entry_id, _flat(fields)))
             for tag, reply in zip(tags, replies, strict=True)
             for entry_id, fields in reply
         ]
+        return await self._completed(entries)
+
+    async def _completed(self, entries: list[Entry]) -> list[Entry]:
+        """Change-only entries (expiries) made whole from their holds' records, which Redis
+        keeps for the retention period after a hold ends: one read for all of them."""
+        partial = [n for n, entry in enumerate(entries) if payloads.is_change_only(entry.event)]
+        if not partial:
+            return entries
+        pipe = self.worker.redis.pipeline(transaction=False)
+        for n in partial:
+            pipe.hgetall(keys.hold(entries[n].event.id))
+        for n, record in zip(partial, await pipe.execute(), strict=True):
+            if record:
+                entry = entries[n]
+                whole = payloads.completed(entry.event, _decoded(record))
+                entries[n] = Entry(entry.tag, whole)
+        return entries
 
     async def _record(self, entries: list[Entry]) -> None:
-        endpoints = await self._live_endpoints({entry.event.record["org"] for entry in entries})
-        events, deliveries = [], []
-        for entry in entries:
-            event = await self._event(entry)
-            events.append(event)
-            deliveries += [
-                {
-                    "event_id": event["id"],
-                    "endpoint_id": endpoint.id,
-                    "subject_id": event["subject_id"],
-                    "sequence": event["sequence"],
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": event["created_at"],
-                    "created_at": event["created_at"],
-                }
-                for endpoint in endpoints.get(event["org_id"], ())
-                if event["type"] in endpoint.events and endpoint.created_at <= event["created_at"]
-            ]
+        events = await self._events(entries)
+        endpoints = await self._live_endpoints({event["org_id"] for event in events})
+        deliveries = [
+            {
+                "event_id": event["id"],
+                "endpoint_id": endpoint.id,
+                "subject_id": event["subject_id"],
+                "sequence": event["sequence"],
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": event["created_at"],
+                "created_at": event["created_at"],
+            }
+            for event in events
+            for endpoint in endpoints.get(event["org_id"], ())
+            if event["type"] in endpoint.events and endpoint.created_at <= event["created_at"]
+        ]
         async with self.worker.sessions.begin() as session:
             await webhooks_repo.record_events(session, events, deliveries)
+
+    async def _events(self, entries: list[Entry]) -> list[dict[str, Any]]:
+        """The events' SQL rows. A change-only entry whose hold record Redis no longer has
+        (the workers were away for longer than the hold retention) takes the data of the
+        hold's previous event, with the change applied."""
+        rows: list[dict[str, Any]] = []
+        latest: dict[str, dict[str, Any]] = {}
+        earlier = await self._kept_events(
+            {entry.event.id for entry in entries if payloads.is_change_only(entry.event)}
+        )
+        for entry in entries:
+            event = entry.event
+            if not payloads.is_change_only(event):
+                row = await self._event(entry)
+            elif (before := latest.get(event.id) or earlier.get(event.id)) is not None:
+                row = _row(
+                    entry, before["org_id"], before["data"] | {"status": event.record["status"]}
+                )
+            else:
+                log.error("an expiry with nothing to complete it from; not recorded",
+                          extra={"hold_id": event.id, "entry": event.entry_id})  # fmt: skip
+                continue
+            rows.append(row)
+            latest[event.id] = row
+        return rows
+
+    async def _kept_events(self, subject_ids: set[str]) -> dict[str, dict[str, Any]]:
+        if not subject_ids:
+            return {}
+        async with self.worker.sessions() as session:
+            found = await webhooks_repo.latest_events(session, subject_ids)
+        return {subject: {"org_id": row.org_id, "data": row.data} for subject, row in found.items()}
 
     async def _event(self, entry: Entry) -> dict[str, Any]:
         event = entry.event
         catalog = await self.catalogs.get(event.record["org"])
-        return {
-            "id": payloads.event_id(entry.tag, event.entry_id),
-            "org_id": event.record["org"],
-            "type": event.type,
-            "subject_id": event.id,
-            "sequence": _sortable(event.entry_id),
-            "data": payloads.data_of(event, catalog),
-            "created_at": payloads.entry_moment(event.entry_id),
-        }
+        return _row(entry, event.record["org"], payloads.data_of(event, catalog))
 
     async def _live_endpoints(self, org_ids: Iterable[str]) -> dict[str, list[WebhookEndpoint]]:
         """Endpoints by organisation, re-read every few seconds (a new endpoint receives the
@@ -173,6 +212,23 @@ class OutboxMover:
             pipe.xtrim(keys.events(tag), minid=str(trim_to), approximate=False)
         await pipe.execute()
         self.moved.update(last)
+
+
+def _row(entry: Entry, org_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    event = entry.event
+    return {
+        "id": payloads.event_id(entry.tag, event.entry_id),
+        "org_id": org_id,
+        "type": event.type,
+        "subject_id": event.id,
+        "sequence": _sortable(event.entry_id),
+        "data": data,
+        "created_at": payloads.entry_moment(event.entry_id),
+    }
+
+
+def _decoded(record: dict[bytes, bytes]) -> dict[str, str]:
+    return {field.decode(): value.decode() for field, value in record.items()}
 
 
 def _flat(fields: dict[bytes, bytes]) -> list[bytes]:

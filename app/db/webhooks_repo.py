@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,6 +60,15 @@ async def record_events(
         await session.execute(_insert(session, EventRow).on_conflict_do_nothing(), events)
     if deliveries:
         await session.execute(_insert(session, DeliveryRow).on_conflict_do_nothing(), deliveries)
+
+
+async def latest_events(session: AsyncSession, subject_ids: Iterable[str]) -> dict[str, EventRow]:
+    """The latest event kept of each of these holds or appointments that has one."""
+    query = select(EventRow).where(EventRow.subject_id.in_(list(subject_ids)))
+    latest: dict[str, EventRow] = {}
+    for row in await session.scalars(query.order_by(EventRow.sequence)):
+        latest[row.subject_id] = row
+    return latest
 
 
 def _due(now: datetime) -> tuple[Any, ...]:

@@ -3,6 +3,7 @@ and public data), so every consumer (the status stream, webhooks, GET /events) a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -33,6 +34,8 @@ class Event:
 # An entry's fields: `_event` and its type, `_subject` and the id it is about, then the
 # record's own field/value pairs as HGETALL gives them (a copy as it was right after the change).
 # Lua writes the pairs as they are, which costs Redis a fraction of encoding them as JSON.
+# hold.expired is the exception: an expiry changes nothing but the status, so its entry carries
+# only the changed pairs (`status`, `ended`), and readers complete it (`is_change_only`).
 _EVENT, _SUBJECT = b"_event", b"_subject"
 _RECORD_AT = 4  # where the record's pairs begin
 
@@ -63,9 +66,28 @@ def _legacy_entry(entry_id: bytes, fields: list[bytes]) -> Event:
     return Event(entry_id.decode(), values["type"], values["id"], record)
 
 
+def is_change_only(event: Event) -> bool:
+    """Whether the entry carries only what changed (an expiry) rather than the whole record."""
+    return "org" not in event.record
+
+
+def completed(event: Event, record: dict[str, str]) -> Event:
+    """A change-only event made whole from the hold's record as Redis keeps it: an expiry is
+    a hold's last change, so the record read later is the record right after it."""
+    return dataclasses.replace(event, record=record | event.record)
+
+
 def hold_of(event: Event) -> Hold:
-    """The hold as it was right after the change the event records."""
+    """The hold as it was right after the change the event records (a whole record)."""
     return codec.hold_from(event.id, event.record, now_ms=event.at_ms)
+
+
+def hold_after(event: Event, before: Hold) -> Hold:
+    """The hold right after the event, from the hold as it was before (which a change-only
+    event needs)."""
+    if is_change_only(event):
+        return dataclasses.replace(before, status=event.record["status"])
+    return hold_of(event)
 
 
 def hold_payload(hold: Hold) -> dict[str, Any]:

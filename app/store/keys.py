@@ -41,8 +41,13 @@ def occupancy(tag: str, clinician_id: str) -> str:
     return occupancy_prefix(tag) + clinician_id
 
 
+def hold_prefix(tag: str) -> str:
+    """expire_due.lua appends the ids it takes from the tag's expiry index."""
+    return f"{NAMESPACE}:{{{tag}}}:hold:"
+
+
 def hold(hold_id: str) -> str:
-    return f"{NAMESPACE}:{{{tag_of(hold_id)}}}:hold:{hold_id}"
+    return hold_prefix(tag_of(hold_id)) + hold_id
 
 
 def expiry_tick_prefix(tag: str) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from app.ids import tag_of
 from app.store import codec, keys
 from app.store.holds import LONGEST_OCCUPIED
 
@@ -16,37 +14,26 @@ from app.store.holds import LONGEST_OCCUPIED
 class UpkeepStore:
     def __init__(self, redis: Redis, scripts: codec.ScriptHost | None = None) -> None:
         self.redis = redis
-        self._expire = codec.script(scripts or redis, "expire_holds.lua")
+        self._expire = codec.script(scripts or redis, "expire_due.lua")
 
-    async def expire(self, hold_ids: list[str]) -> list[int]:
-        """Expire each hold whose time is up: one script call per hash tag, all at once (an
-        auto-pipelined host sends them in one write per Redis node). Per hold, in no
-        particular order: the cleanup lag in ms, or -1 (nothing to do) or -2 (not yet)."""
-        by_tag: dict[str, list[str]] = {}
-        for hold_id in hold_ids:
-            by_tag.setdefault(tag_of(hold_id), []).append(hold_id)
-        calls = [
-            self._expire(
-                keys=[
-                    keys.expiries(tag),
-                    *(keys.hold(hold_id) for hold_id in ids_of_tag),
-                    keys.events(tag),
-                ],
-                args=[keys.occupancy_prefix(tag), *ids_of_tag],
-            )
-            for tag, ids_of_tag in by_tag.items()
-        ]
-        replies: list[list[int]] = await asyncio.gather(*calls)
-        return [lag for reply in replies for lag in reply]
+    async def expire_due(self, tag: str, limit: int) -> tuple[bool, list[int]]:
+        """Expire up to `limit` of the tag's holds whose time is up, soonest first. Returns
+        whether more may be due (call again) and the cleanup lag in ms of each hold expired."""
+        more, *lags = await self._expire(
+            keys=[keys.expiries(tag), keys.events(tag)],
+            args=[keys.occupancy_prefix(tag), keys.hold_prefix(tag), limit],
+        )
+        return bool(more), lags
 
-    async def due_expiries(self, tags: Iterable[str], limit: int) -> list[str]:
-        """Ids of holds whose expiry time has come, at most `limit` per tag."""
+    async def tags_with_due_expiries(self, tags: Iterable[str]) -> list[str]:
+        """Those of these tags that have a hold whose expiry time has come."""
         tags = list(tags)
+        now = int(time.time())
         pipe = self.redis.pipeline(transaction=False)
         for tag in tags:
-            pipe.zrangebyscore(keys.expiries(tag), "-inf", int(time.time()), start=0, num=limit)
-        replies: list[list[bytes]] = await pipe.execute()
-        return [member.decode() for members in replies for member in members]
+            pipe.zcount(keys.expiries(tag), "-inf", now)
+        counts: list[int] = await pipe.execute()
+        return [tag for tag, count in zip(tags, counts, strict=True) if count]
 
     async def pending_appointments(self, tags: Iterable[str], changed_before: float) -> list[str]:
         """Ids of appointments whose latest change SQL lacks, changed before the given epoch."""

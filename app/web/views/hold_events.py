@@ -18,7 +18,7 @@ from app import client_secrets, ids
 from app.domain.records import Hold
 from app.errors import HoldNotFound
 from app.events import FINAL_STATUSES
-from app.events.outbox import hold_of, hold_payload
+from app.events.outbox import hold_after, hold_payload
 from app.web.auth import authorise
 from app.web.cors import allow_headers
 from app.web.hold_streams import StreamQueue
@@ -94,7 +94,7 @@ async def _stream(
             continue
         if event is None:  # shutting down
             return
-        hold, last_id = hold_of(event), event.entry_id
+        hold, last_id = hold_after(event, hold), event.entry_id
         await _send(response, hold, last_id)
 
 
