@@ -86,7 +86,7 @@ class InRange:
 class HoldRecord:
     new: NewHold
     created_ms: int
-    status: str  # as stored: active, released, confirmed or expired (by the sweep)
+    status: str  # as stored: active, released or confirmed (an expiry is by the clock alone)
     expires: int  # epoch s
     appointment_id: str | None = None
 
@@ -237,7 +237,6 @@ class StoreModel:
             self.expiry_index[tag].discard(hold_id)  # ended, or a record Redis dropped, too
             record = self.record(hold_id, now)
             if record is not None and record.status == "active":
-                record.status = "expired"
                 due_ms = record.expires * 1000
                 lags.append(InRange(now.lo_ms - due_ms, now.hi_ms - due_ms))
         return len(due) == limit, lags

@@ -30,7 +30,7 @@ from workers.context import WorkerContext
 
 log = logging.getLogger("holds.worker.outbox")
 MOVE_INTERVAL_SECONDS = 0.2
-ROUND_LIMIT = 2000  # entries one round moves, over all tags
+ROUND_LIMIT = 2000  # events one round moves, over all tags
 LEASE_MS = 5000
 MAX_WAIT_FOR_CLEANUP_SECONDS = 1.0
 MIN_PER_TAG = 20
@@ -40,6 +40,8 @@ ENDPOINTS_MAX_AGE_SECONDS = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One event read from a tag's outbox (an entry shared by several expiries gives several)."""
+
     tag: str
     event: payloads.Event
 
@@ -51,12 +53,13 @@ class OutboxMover:
         self.worker = worker
         self.catalogs = catalogs
         self.moved: dict[str, str] = {}
+        self._resume_at = 0  # where in the sorted tags the next round begins
         self.name = uuid.uuid4().hex  # this mover, in the lease
         self._endpoints: dict[str, list[WebhookEndpoint]] = {}
         self._endpoints_read_at = 0.0
 
     async def move_once(self) -> int:
-        """Copy new outbox entries of every tag into SQL, if this worker holds the mover's
+        """Copy new outbox events of every tag into SQL, if this worker holds the mover's
         lease; returns how many."""
         if not await self._hold_lease():
             return 0
@@ -102,19 +105,25 @@ class OutboxMover:
             self.moved[tag] = position.decode() if position else "0-0"
 
     async def _new_entries(self, tags: list[str]) -> list[Entry]:
-        # A bounded round, however many tags there are: one transaction of a few thousand
-        # events at most, so the worker's expiry cleanup is never starved behind it.
-        per_tag = max(MIN_PER_TAG, ROUND_LIMIT // max(1, len(tags)))
+        """The next events to move: at most ROUND_LIMIT (or one entry's), whole entries only,
+        so one transaction stays a few thousand events and the worker's expiry cleanup is
+        never starved behind it. A round that runs out starts the next at the tag it left."""
+        if not tags:
+            return []
+        tags = tags[self._resume_at % len(tags) :] + tags[: self._resume_at % len(tags)]
+        per_tag = max(MIN_PER_TAG, ROUND_LIMIT // len(tags))
         pipe = self.worker.redis.pipeline(transaction=False)
         for tag in tags:
             pipe.xrange(keys.events(tag), min=f"({self.moved[tag]}", count=per_tag)
-        replies = await pipe.execute()
-        entries = [
-            Entry(tag, payloads.from_entry(entry_id, _flat(fields)))
-            for tag, reply in zip(tags, replies, strict=True)
-            for entry_id, fields in reply
-        ]
-        return await self._completed(entries)
+        taken: list[Entry] = []
+        for position, (tag, reply) in enumerate(zip(tags, await pipe.execute(), strict=True)):
+            for entry_id, fields in reply:
+                events = payloads.events_of(entry_id, _flat(fields))
+                if taken and len(taken) + len(events) > ROUND_LIMIT:
+                    self._resume_at += position
+                    return await self._completed(taken)
+                taken += [Entry(tag, event) for event in events]
+        return await self._completed(taken)
 
     async def _completed(self, entries: list[Entry]) -> list[Entry]:
         """Change-only entries (expiries) made whole from their holds' records, which Redis
@@ -217,7 +226,7 @@ class OutboxMover:
 def _row(entry: Entry, org_id: str, data: dict[str, Any]) -> dict[str, Any]:
     event = entry.event
     return {
-        "id": payloads.event_id(entry.tag, event.entry_id),
+        "id": payloads.event_id(entry.tag, event.place),
         "org_id": org_id,
         "type": event.type,
         "subject_id": event.id,
@@ -232,7 +241,7 @@ def _decoded(record: dict[bytes, bytes]) -> dict[str, str]:
 
 
 def _flat(fields: dict[bytes, bytes]) -> list[bytes]:
-    """redis-py's XRANGE reply fields as the flat list XREAD gives `from_entry`."""
+    """redis-py's XRANGE reply fields as the flat list XREAD gives `events_of`."""
     return [item for pair in fields.items() for item in pair]
 
 

@@ -25,31 +25,50 @@ class Event:
     type: str
     id: str
     record: dict[str, str]
+    shared: bool = False  # its entry records the same change of several holds
 
     @property
     def at_ms(self) -> int:
         return int(self.entry_id.split("-", 1)[0])
 
+    @property
+    def place(self) -> str:
+        """Where the event is in its tag's outbox: the entry, and the hold within a shared
+        entry. Unique, and the same however often it is read."""
+        return f"{self.entry_id}/{self.id}" if self.shared else self.entry_id
+
 
 # An entry's fields: `_event` and its type, `_subject` and the id it is about, then the
 # record's own field/value pairs as HGETALL gives them (a copy as it was right after the change).
 # Lua writes the pairs as they are, which costs Redis a fraction of encoding them as JSON.
-# hold.expired is the exception: an expiry changes nothing but the status, so its entry carries
-# only the changed pairs (`status`, `ended`), and readers complete it (`is_change_only`).
-_EVENT, _SUBJECT = b"_event", b"_subject"
+# hold.expired is the exception: an expiry changes nothing but the status, so one entry records
+# the expiry of several holds, `_subjects` and their ids (space-separated) in place of `_subject`,
+# then only the change (`status`, `expired`); readers complete it (`is_change_only`).
+_EVENT, _SUBJECT, _SUBJECTS = b"_event", b"_subject", b"_subjects"
 _RECORD_AT = 4  # where the record's pairs begin
 
 
-def subject_of(fields: list[bytes]) -> str:
-    """The id an outbox entry is about, without decoding the rest: a process follows every
+def subjects_of(fields: list[bytes]) -> list[str]:
+    """The ids an outbox entry is about, without decoding the rest: a process follows every
     entry of a tag but decodes only those of holds it streams."""
     if fields[:1] == [_EVENT]:
-        return fields[3].decode()
-    return codec.pairs(fields).get("id", "")  # an entry written before (see _legacy_entry)
+        return fields[3].decode().split(" ")
+    return [codec.pairs(fields).get("id", "")]  # an entry written before (see _legacy_entry)
+
+
+def events_of(entry_id: bytes, fields: list[bytes]) -> list[Event]:
+    """The events of an outbox entry as XREAD returns it: one, or one per hold of an entry
+    shared by several holds' expiries."""
+    if fields[:1] == [_EVENT] and fields[2:3] == [_SUBJECTS]:
+        change = codec.pairs(fields[_RECORD_AT:])
+        event_type, entry = fields[1].decode(), entry_id.decode()
+        return [Event(entry, event_type, hold_id, dict(change), shared=True)
+                for hold_id in fields[3].decode().split(" ")]  # fmt: skip
+    return [from_entry(entry_id, fields)]
 
 
 def from_entry(entry_id: bytes, fields: list[bytes]) -> Event:
-    """An outbox entry as XREAD returns it: its id and flat field/value list."""
+    """An outbox entry of one subject as XREAD returns it: its id and flat field/value list."""
     if fields[:1] == [_EVENT] and fields[2:3] == [_SUBJECT]:
         record = codec.pairs(fields[_RECORD_AT:])
         return Event(entry_id.decode(), fields[1].decode(), fields[3].decode(), record)
@@ -101,10 +120,10 @@ def kind_of(event_type: str) -> str:
     return event_type.split(".", 1)[0]
 
 
-def event_id(tag: str, entry_id: str) -> str:
+def event_id(tag: str, place: str) -> str:
     """The event's id, the same whichever worker records it and however often: derived from
     its place in the outbox of its hash tag (outbox entry ids are unique and never reused)."""
-    digest = hashlib.sha256(f"{tag}/{entry_id}".encode()).digest()
+    digest = hashlib.sha256(f"{tag}/{place}".encode()).digest()
     return f"evt_{uuid.UUID(bytes=digest[:16], version=4)}"
 
 

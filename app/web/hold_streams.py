@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from app.errors import TooManyStreams
-from app.events.outbox import Event, from_entry, subject_of
+from app.events.outbox import Event, events_of, subjects_of
 from app.ids import tag_of
 from app.store.events import Entry, EventStore
 from app.web.state import HOLD_STREAMS, PIPELINE, SETTINGS
@@ -94,11 +94,11 @@ class HoldStreams:
         for entry_id, fields in entries:
             if tag in self._last_seen:
                 self._last_seen[tag] = entry_id.decode()
-            queues = self._queues.get(tag, {}).get(subject_of(fields))
-            if queues:
-                event = from_entry(entry_id, fields)
-                for queue in queues:
-                    queue.put_nowait(event)
+            watched = self._queues.get(tag, {})
+            if any(subject in watched for subject in subjects_of(fields)):
+                for event in events_of(entry_id, fields):
+                    for queue in watched.get(event.id, ()):
+                        queue.put_nowait(event)
 
     async def aclose(self) -> None:
         """End every open stream, and stop following."""

@@ -9,16 +9,19 @@
 -- Returns {more, lag, lag, ...}: more is 1 when the call took as many as it could (call again),
 -- then the cleanup lag in ms (now - expires_at) of each hold this call expired.
 --
--- An expiry changes only the hold's status, so its hold.expired entry carries just that change
--- (`status`, `ended`); the record, kept for the retention period, completes it. Copying the
--- whole record into the entry would double what a burst of expiries costs Redis.
+-- A hold expires by the clock: every script and reader takes an active record past its
+-- expires_at as expired, so its record is left as it is (it goes with its TTL, the retention
+-- period after the expiry). Cleaning up is taking it out of the indexes and announcing it: one
+-- hold.expired entry for every hold the call expired, their ids and the change (`status`),
+-- which each record completes. An entry per hold, each with its record, would double what a
+-- burst of expiries costs Redis.
 local time = redis.call('TIME')
 local now_s = tonumber(time[1])
 local now_ms = now_s * 1000 + math.floor(tonumber(time[2]) / 1000)
 local limit = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_s, 'LIMIT', 0, limit)
 
-local late, lags, intervals = {}, {}, {}
+local late, expired, lags, intervals = {}, {}, {}, {}
 for _, hold_id in ipairs(due) do
   local record_key = ARGV[2] .. hold_id
   local status, expires, clinician, occupied_end, session =
@@ -31,13 +34,15 @@ for _, hold_id in ipairs(due) do
     if session then member = member .. '|' .. session end  -- a seat of a group session
     intervals[clinician] = intervals[clinician] or {}
     table.insert(intervals[clinician], member)
-    redis.call('HSET', record_key, 'status', 'expired', 'ended', time[1])
-    redis.call('XADD', KEYS[2], '*', '_event', 'hold.expired', '_subject', hold_id,
-               'status', 'expired', 'ended', time[1])
+    expired[#expired + 1] = hold_id
     lags[#lags + 1] = now_ms - tonumber(expires) * 1000
   end  -- else it ended (or its record went) before: it only leaves the index
 end
 
+if #expired > 0 then
+  redis.call('XADD', KEYS[2], '*', '_event', 'hold.expired',
+             '_subjects', table.concat(expired, ' '), 'status', 'expired')
+end
 for clinician, members in pairs(intervals) do
   redis.call('ZREM', ARGV[1] .. clinician, unpack(members))
 end
