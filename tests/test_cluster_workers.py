@@ -9,6 +9,7 @@ import sys
 
 import redis
 
+from app.ids import tag_of
 from app.store import keys
 from tests.catalog import FOLLOW_UP, TOM
 from tests.conftest import MakeApi, StartWorker, eventually
@@ -54,10 +55,15 @@ async def test_worker_cleans_up_expired_holds_on_every_master(
     records = [keys.hold(hold_id) for hold_id in holds]
     assert len({cluster.get_node_from_key(key).name for key in records}) == 2  # two masters
 
+    def expiries_announced(hold_id: str) -> list[bytes]:
+        return [fields[b"_subjects"] for _, fields in cluster.xrange(keys.events(tag_of(hold_id)))
+                if fields[b"_event"] == b"hold.expired"]  # fmt: skip
+
     async def cleaned() -> bool:
-        return all(cluster.hget(key, "status") == b"expired" for key in records)
+        return all(cluster.zcard(keys.expiries(tag_of(hold_id))) == 0 for hold_id in holds)
 
     await eventually(cleaned, within=TTL + 10)
+    assert [expiries_announced(hold_id) for hold_id in holds] == [[h.encode()] for h in holds]
     cluster.close()
 
 

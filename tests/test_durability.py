@@ -14,6 +14,7 @@ from app.db import appointments_repo
 from app.db.engine import create_engine, session_factory
 from app.db.models import AppointmentRow
 from app.domain.records import Appointment
+from app.ids import tag_of
 from app.store import keys
 from app.web.state import APPOINTMENTS
 from tests.conftest import MakeApi, eventually, seed_database, sql_rows
@@ -67,13 +68,17 @@ async def test_postgresql_refuses_overlapping_confirmed_rows(postgres_url: str) 
     await engine.dispose()
 
 
-async def test_keyspace_listener_alone_cleans_up_holds_expiring_together(
-    make_api: MakeApi,
+async def test_keyspace_event_of_holds_expiring_together_starts_their_cleanup(
+    make_api: MakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A sweep that would wait half a minute cleans up at once when the shared expiry tick of
+    the holds' second expires."""
+    monkeypatch.setattr(expiry, "_until_next_sweep", lambda: 30.0)
     api = await make_api(hold_ttl_seconds=2)
     settings = Settings(redis_url=api.settings.redis_url, database_url=api.settings.database_url)
     worker = await WorkerContext.open(settings)
     listener = asyncio.create_task(expiry.listen(worker))
+    sweep = asyncio.create_task(expiry.sweep(worker))
     client = aioredis.Redis.from_url(api.settings.redis_url, decode_responses=True)
     try:
         await asyncio.sleep(0.3)  # subscribed
@@ -85,12 +90,12 @@ async def test_keyspace_listener_alone_cleans_up_holds_expiring_together(
         # One clinician, created within a second or two: one or two shared ticks, not three.
         assert 1 <= len(ticks) < len(hold_ids)
 
-        async def all_expired() -> bool:
-            statuses = [await client.hget(keys.hold(i), "status") for i in hold_ids]  # type: ignore[misc]
-            return statuses == ["expired"] * len(hold_ids)
+        async def all_cleaned() -> bool:
+            return await client.zcard(keys.expiries(tag_of(hold_ids[0]))) == 0
 
-        await eventually(all_expired, within=6)
+        await eventually(all_cleaned, within=6)
     finally:
         await client.aclose()
         listener.cancel()
+        sweep.cancel()
         await worker.close()

@@ -24,7 +24,7 @@ from workers.context import WorkerContext
 
 log = logging.getLogger("holds.worker.expiry")
 SWEEP_INTERVAL_SECONDS = 0.25
-_AFTER_THE_SECOND = 0.005  # allowance for Redis' clock, by which holds expire, being behind
+_AFTER_THE_SECOND = 0.01  # allowance for Redis' clock, by which holds expire, being behind
 # Holds one script call expires (a few ms of Redis), and such calls a worker has in flight:
 # enough to keep Redis busy through a burst, few enough that API requests still get between.
 BATCH = 200
@@ -137,9 +137,9 @@ async def sweep(worker: WorkerContext) -> None:
             due = await worker.upkeep.tags_with_due_expiries(await worker.tags())
             random.shuffle(due)  # workers sweeping at once start on different tags
             worker.expiries_due.clear()
-            if due:
-                await clean_up(worker, due)
+            if due and await clean_up(worker, due):
                 continue  # more may have come due meanwhile
+            # Nothing expired (none due, or Redis' clock, which decides, is behind ours): wait.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(worker.expiries_due.wait(), _until_next_sweep())
         except (RedisError, OSError) as exc:
