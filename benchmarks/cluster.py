@@ -239,6 +239,8 @@ def main() -> None:
     parser.add_argument("--confirms", type=int, default=300)
     parser.add_argument("--only-confirms", action="store_true",
                         help="measure the confirm latency alone")  # fmt: skip
+    parser.add_argument("--only-expiry", action="store_true",
+                        help="measure the cleanup of holds expiring at once alone")  # fmt: skip
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="holds-cluster-bench-"))
     server = EmbeddedRedis(directory / "redis", persistent=False)
@@ -250,6 +252,9 @@ def main() -> None:
         if args.only_confirms:
             write_bodies(directory / "bodies.jsonl")
             asyncio.run(_confirm_latency(directory, standalone, cluster, args.confirms))
+            return
+        if args.only_expiry:
+            asyncio.run(_expiry(directory, standalone, cluster, args.holds))
             return
         _throughput(directory, standalone, cluster, args)
         _wait_cost(cluster)
