@@ -108,7 +108,7 @@ async def _listen_on(worker: WorkerContext, url: str) -> None:
                     await pubsub.psubscribe(_EXPIRED_CHANNEL)
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
-                            await _on_expired(worker, message["data"].decode())
+                            _on_expired(worker, message["data"].decode())
             except (RedisError, OSError) as exc:
                 log.warning("expiry listener lost Redis; reconnecting",
                             extra={"error": str(exc), "node": url})  # fmt: skip
@@ -117,7 +117,7 @@ async def _listen_on(worker: WorkerContext, url: str) -> None:
         await events.aclose()
 
 
-async def _on_expired(worker: WorkerContext, key: str) -> None:
+def _on_expired(worker: WorkerContext, key: str) -> None:
     if keys.tag_of_expiry_tick(key) is not None:
         worker.expiries_due.set()
 

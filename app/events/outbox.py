@@ -43,7 +43,7 @@ class Event:
 # Lua writes the pairs as they are, which costs Redis a fraction of encoding them as JSON.
 # hold.expired is the exception: an expiry changes nothing but the status, so one entry records
 # the expiry of several holds, `_subjects` and their ids (space-separated) in place of `_subject`,
-# then only the change (`status`, `expired`); readers complete it (`is_change_only`).
+# then only the change (the pair `status` `expired`); readers complete it (`is_change_only`).
 _EVENT, _SUBJECT, _SUBJECTS = b"_event", b"_subject", b"_subjects"
 _RECORD_AT = 4  # where the record's pairs begin
 
