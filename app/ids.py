@@ -8,11 +8,13 @@ that clinician's scripts touch, so a hold can be found from its id alone in one 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 
 PREFIXES = ("hold", "apt", "type", "cli", "loc", "pat", "org", "whe", "evt")
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_VARIANT_DIGITS = "89ab"
 _ID_PATTERNS = {prefix: re.compile(rf"{prefix}_{_UUID}") for prefix in PREFIXES}
 
 
@@ -33,7 +35,14 @@ def shard_tag(org_id: str, clinician_id: str) -> str:
 
 def new_tagged_id(prefix: str, tag: str) -> str:
     """A fresh id whose UUID starts with the shard tag (still a valid version-4 UUID)."""
-    return tagged_id(prefix, tag, uuid.uuid4().hex)
+    return tagged_id(prefix, tag, random_uuid_hex())
+
+
+def random_uuid_hex() -> str:
+    """`uuid.uuid4().hex` without building the UUID: 122 random bits, then the version (4)
+    and variant (10xx) digits set, as RFC 9562 lays them out."""
+    h = os.urandom(16).hex()
+    return f"{h[:12]}4{h[13:16]}{_VARIANT_DIGITS[int(h[16], 16) & 3]}{h[17:]}"
 
 
 def tagged_id(prefix: str, tag: str, uuid_hex: str) -> str:

@@ -4,7 +4,9 @@ changes. (Fuzzing against the OpenAPI document is in test_fuzzing.py.)"""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,6 +38,28 @@ async def test_malformed_bodies_are_400(api: Api, raw: bytes) -> None:
     status, body = await _raw(api, "POST", "/v1/holds", data=raw, headers=api.auth())
     assert status == 400
     assert body["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [lambda text: text.encode("utf-16"), lambda text: b"\xef\xbb\xbf" + text.encode()],
+    ids=["utf-16", "utf-8-bom"],
+)
+async def test_json_bodies_outside_plain_utf8_are_read_as_the_json_module_reads_them(
+    api: Api, encode: Callable[[str], bytes]
+) -> None:
+    raw = encode(json.dumps(hold_body()))
+    status, body = await _raw(api, "POST", "/v1/holds", data=raw, headers=api.auth())
+    assert status == 201, body
+    assert body["data"]["status"] == "active"
+
+
+@pytest.mark.parametrize("number", ["1e400", str(2**70)], ids=["infinity", "past-64-bits"])
+async def test_a_number_json_allows_is_refused_by_the_field_it_is_in(api: Api, number: str) -> None:
+    raw = json.dumps(hold_body()).replace('"09:00"', number).encode()
+    status, body = await _raw(api, "POST", "/v1/holds", data=raw, headers=api.auth())
+    assert status == 400
+    assert body["error"]["param"] == "start_time"
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,7 @@ class HoldService:
             session_key=session_key(kind, slot.start, slot.location_id),
             seats=kind.max_group_size,
             secret_hash=client_secrets.digest(secret),
+            client_secret=secret,
         )
         await self.limits.admit(principal, new_hold_id=hold_id)
         outcome: Created | Taken | NotRestored | InProgress | None = None
@@ -142,7 +143,7 @@ class HoldService:
                 await self.limits.free_hold(principal.key_id, hold_id)
             return await self._with_new_secret(outcome.hold, secret)
         metrics.HOLDS_CREATED.inc()
-        return dataclasses.replace(outcome.hold, client_secret=secret)
+        return outcome.hold  # with its client_secret
 
     async def _with_new_secret(self, hold: Hold, secret: str) -> Hold:
         """A hold an earlier attempt made, answered again. Only its client_secret's hash is

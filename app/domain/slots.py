@@ -235,8 +235,8 @@ def _location_open(catalog: OrgCatalog, location_id: str | None) -> bool:
 
 
 def _on_time_off(clinician: Clinician, slot: Slot) -> bool:
-    appointment = Interval(slot.start, slot.end)
-    return any(appointment.overlaps(Interval(off.start, off.end)) for off in clinician.time_off)
+    # Compared in place: an Interval per period cost more than the rest of the check.
+    return any(off.start < slot.end and slot.start < off.end for off in clinician.time_off)
 
 
 def earliest_bookable_start(kind: AppointmentType, now: datetime) -> datetime:

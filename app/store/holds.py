@@ -32,6 +32,8 @@ class NewHold:
     session_key: str | None = None  # a seat of this group session; None: an exclusive hold
     seats: int = 1  # how many holds and appointments the session may have
     secret_hash: str = ""  # SHA-256 of the hold's client_secret, hex; '' for none
+    # The client_secret itself: put on the hold handed back to its creator, never stored.
+    client_secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +145,27 @@ class HoldStore:
             return NotRestored(tag)
         if created in (0, 4):
             return Taken(by=detail.decode(), session_full=created == 4)
-        fields = {k: str(v) for k, v in record.items()} | {"status": "active"}
-        fields |= {"created": str(detail), "expires": str(detail + self.ttl_seconds)}
-        return Created(codec.hold_from(hold.id, fields, now_ms=detail * 1000))
+        return Created(self._made(hold, created_at=detail))
+
+    def _made(self, hold: NewHold, *, created_at: int) -> Hold:
+        """The hold just written, as `codec.hold_from` reads its record back (slots start on
+        whole minutes, so nothing is lost to the record's whole seconds), built straight from
+        what was written: reading it back cost more than the rest of the store call."""
+        return Hold(
+            id=hold.id,
+            org_id=hold.org_id,
+            api_key_id=hold.api_key_id,
+            appointment_type_id=hold.appointment_type_id,
+            clinician_id=hold.clinician_id,
+            location_id=hold.location_id or None,
+            start_time=hold.start_time,
+            end_time=hold.end_time,
+            expires_at=codec.moment(created_at + self.ttl_seconds),
+            status="active",
+            created_at=codec.moment(created_at),
+            appointment_id=None,
+            client_secret=hold.client_secret,
+        )
 
     async def get(self, org_id: str, hold_id: str) -> Hold | None:
         now_ms, *flat = await self._get(keys=[keys.hold(hold_id)])
