@@ -16,6 +16,12 @@
   instead of from the (type, clinician, date) rules worked out once per catalog version.
 - timer-cache: the request-latency histogram's child looked up by its labels on every
   request, and the access log's fields built even when it is off.
+- lean-create: a new hold read back from its record's text (then copied to add its
+  client_secret) instead of built from what was written; request bodies read by the json
+  module instead of orjson; hold ids built through uuid.UUID; time off compared through
+  an Interval per period.
+- gc-freeze: the objects alive at startup left in the garbage collector's sight, so every
+  full collection walks them.
 """
 
 from __future__ import annotations
@@ -128,6 +134,57 @@ def _without_slot_rules() -> None:
     slots._day_rules = from_scratch
 
 
+def _without_lean_create() -> None:
+    import dataclasses
+    import uuid
+
+    import app.domain.slots as slots
+    import app.ids
+    import app.web.parsing as parsing
+    from app.domain.slots import Interval
+    from app.store import codec
+    from app.store.holds import HoldStore
+
+    def read_back(self: HoldStore, hold: Any, *, created_at: int) -> Any:
+        record = {
+            "org": hold.org_id,
+            "key": hold.api_key_id,
+            "type": hold.appointment_type_id,
+            "cli": hold.clinician_id,
+            "loc": hold.location_id or "",
+            "start": codec.epoch(hold.start_time),
+            "end": codec.epoch(hold.end_time),
+        }
+        fields = {k: str(v) for k, v in record.items()} | {"status": "active"}
+        fields |= {"created": str(created_at), "expires": str(created_at + self.ttl_seconds)}
+        made = codec.hold_from(hold.id, fields, now_ms=created_at * 1000)
+        return dataclasses.replace(made, client_secret=hold.client_secret)
+
+    def json_module(raw: bytes) -> Any:
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise parsing.InvalidRequest("The request body is not valid JSON.") from None
+
+    def on_time_off(clinician: Any, slot: Any) -> bool:
+        appointment = Interval(slot.start, slot.end)
+        return any(appointment.overlaps(Interval(o.start, o.end)) for o in clinician.time_off)
+
+    HoldStore._made = read_back  # type: ignore[method-assign]
+    parsing._decoded = json_module
+    app.ids.random_uuid_hex = lambda: uuid.uuid4().hex
+    slots._on_time_off = on_time_off
+
+
+def _without_gc_freeze() -> None:
+    import app.cli
+
+    async def leave_heap(app: object) -> None:
+        return None
+
+    app.cli._freeze_startup_heap = leave_heap
+
+
 REMOVALS: dict[str, Callable[[], None]] = {
     "uvloop": _without_uvloop,
     "autopipeline": _without_autopipeline,
@@ -137,6 +194,8 @@ REMOVALS: dict[str, Callable[[], None]] = {
     "one-middleware": _without_one_middleware,
     "timer-cache": _without_timer_cache,
     "slot-rules": _without_slot_rules,
+    "lean-create": _without_lean_create,
+    "gc-freeze": _without_gc_freeze,
 }
 
 

@@ -60,7 +60,9 @@ LEVERS = {  # label: what benchmarks/variant_server.py takes out
     "without the one middleware": "one-middleware",
     "without the timer cache": "timer-cache",
     "without the slot rules per catalog version": "slot-rules",
-    "without all four": "hold-json,one-middleware,timer-cache,slot-rules",
+    "without the lean create path": "lean-create",
+    "without the startup heap frozen": "gc-freeze",
+    "without all six": "hold-json,one-middleware,timer-cache,slot-rules,lean-create,gc-freeze",
 }
 
 
