@@ -92,9 +92,9 @@ def run(directory: Path, args: argparse.Namespace) -> None:
     redis_url = server.start()
     try:
         _http(directory, redis_url, args)
-        memory.report(asyncio.run(memory.measure(redis_url, args.memory_holds)))
     finally:
         server.stop()
+    memory.report(memory.measure_alone(args.memory_holds))
     marks = asyncio.run(expiry_lag.measure(args.expiring_holds, 1, directory / "expiry"))
     _say(f"expiry cleanup lag       p50 {marks.get('p50', math.nan):.2f} s, p99 "
          f"{marks.get('p99', math.nan):.2f} s ({args.expiring_holds} holds expiring at once, "
