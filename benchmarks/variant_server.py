@@ -20,6 +20,8 @@
   client_secret) instead of built from what was written; request bodies read by the json
   module instead of orjson; hold ids built through uuid.UUID; time off compared through
   an Interval per period.
+- shown-fields: GET /holds/{id} reads the hold's whole record (HGETALL) instead of just the
+  fields a hold shows.
 - gc-freeze: the objects alive at startup left in the garbage collector's sight, so every
   full collection walks them.
 """
@@ -176,6 +178,36 @@ def _without_lean_create() -> None:
     slots._on_time_off = on_time_off
 
 
+_WHOLE_RECORD = """
+local time = redis.call('TIME')
+local record = redis.call('HGETALL', KEYS[1])
+table.insert(record, 1, tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+return record
+"""
+
+
+def _without_shown_fields() -> None:
+    from app.store import codec, keys
+    from app.store.holds import HoldStore
+
+    opened = HoldStore.__init__
+
+    def with_whole_record_script(self: HoldStore, redis: Any, **options: Any) -> None:
+        opened(self, redis, **options)
+        host = options.get("scripts") or redis
+        self._get_whole = host.register_script(_WHOLE_RECORD)  # type: ignore[attr-defined]
+
+    async def whole_record(self: HoldStore, org_id: str, hold_id: str) -> Any:
+        now_ms, *flat = await self._get_whole(keys=[keys.hold(hold_id)])  # type: ignore[attr-defined]
+        fields = codec.pairs(flat)
+        if fields.get("org") != org_id:
+            return None
+        return codec.hold_from(hold_id, fields, now_ms=now_ms)
+
+    HoldStore.__init__ = with_whole_record_script  # type: ignore[method-assign]
+    HoldStore.get = whole_record  # type: ignore[method-assign]
+
+
 def _without_gc_freeze() -> None:
     import app.cli
 
@@ -195,6 +227,7 @@ REMOVALS: dict[str, Callable[[], None]] = {
     "timer-cache": _without_timer_cache,
     "slot-rules": _without_slot_rules,
     "lean-create": _without_lean_create,
+    "shown-fields": _without_shown_fields,
     "gc-freeze": _without_gc_freeze,
 }
 

@@ -61,8 +61,11 @@ LEVERS = {  # label: what benchmarks/variant_server.py takes out
     "without the timer cache": "timer-cache",
     "without the slot rules per catalog version": "slot-rules",
     "without the lean create path": "lean-create",
+    "without the shown fields only": "shown-fields",
     "without the startup heap frozen": "gc-freeze",
-    "without all six": "hold-json,one-middleware,timer-cache,slot-rules,lean-create,gc-freeze",
+    "without all seven": (
+        "hold-json,one-middleware,timer-cache,slot-rules,lean-create,shown-fields,gc-freeze"
+    ),
 }
 
 

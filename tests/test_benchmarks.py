@@ -35,6 +35,9 @@ async def test_holds_serve_without_every_speed_up_still_books(tmp_path: Path) ->
             async with http.post(f"{server.api}/holds", json=HOLD) as response:
                 assert response.status == 201
                 hold_id = (await response.json())["data"]["id"]
+            async with http.get(f"{server.api}/holds/{hold_id}") as response:
+                assert response.status == 200
+                assert (await response.json())["data"]["status"] == "active"
             async with http.post(f"{server.api}/holds", json=HOLD) as response:
                 assert response.status == 409
             confirm = {"patient_id": PATIENT}

@@ -61,6 +61,17 @@ def pairs(flat: list[bytes] | dict[bytes, bytes]) -> dict[str, str]:
     return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
 
 
+# The record fields `hold_from` reads, for a script to read just those (get_hold.lua).
+HOLD_FIELDS = ("org", "key", "type", "cli", "loc", "start", "end", "expires", "status",
+               "created", "apt")  # fmt: skip
+
+
+def named(names: Sequence[str], values: Sequence[bytes | None]) -> dict[str, str]:
+    """The fields a script read by name (HMGET), as text; absent ones left out."""
+    read = zip(names, values, strict=True)
+    return {name: value.decode() for name, value in read if value is not None}
+
+
 def hold_from(hold_id: str, fields: dict[str, str], *, now_ms: int) -> Hold:
     """The hold a record describes; an active one past its expiry reads expired at once."""
     status = fields["status"]

@@ -12,6 +12,7 @@ from app.store.redis_client import Pipelined
 NO_ENTRY = "0-0"
 Entry = tuple[bytes, list[bytes]]
 BATCH = 1000  # entries read per tag per poll; the rest come on the next one
+_HOLD_AND_SECRET = (*codec.HOLD_FIELDS, "sec")  # the hold, and its client_secret's digest
 
 
 class EventStore:
@@ -36,8 +37,8 @@ class EventStore:
 
     async def hold(self, hold_id: str) -> tuple[Hold, str] | None:
         """The hold by Redis' clock, with its organisation and client_secret digest."""
-        now_ms, *flat = await self._get(keys=[keys.hold(hold_id)])
-        if not flat:
+        now_ms, *values = await self._get(keys=[keys.hold(hold_id)], args=_HOLD_AND_SECRET)
+        fields = codec.named(_HOLD_AND_SECRET, values)
+        if not fields:
             return None
-        fields = codec.pairs(flat)
         return codec.hold_from(hold_id, fields, now_ms=now_ms), fields.get("sec", "")

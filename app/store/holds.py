@@ -168,8 +168,9 @@ class HoldStore:
         )
 
     async def get(self, org_id: str, hold_id: str) -> Hold | None:
-        now_ms, *flat = await self._get(keys=[keys.hold(hold_id)])
-        fields = codec.pairs(flat)
+        # Just the fields a hold shows: the whole record was twice as many to decode.
+        now_ms, *values = await self._get(keys=[keys.hold(hold_id)], args=codec.HOLD_FIELDS)
+        fields = codec.named(codec.HOLD_FIELDS, values)
         if fields.get("org") != org_id:
             return None
         return codec.hold_from(hold_id, fields, now_ms=now_ms)
