@@ -1,4 +1,5 @@
-"""The hold endpoints render holds without pydantic: byte for byte what the models render."""
+"""The hold endpoints render holds without pydantic: byte for byte what the models render;
+and a hold's client_secret goes nowhere else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.records import Hold
+from app.domain.slots import Interval
 from app.public import TIMESTAMP_OPTIONS, HoldCreatedPublic, HoldPublic, hold_fields
+from app.store.holds import NewHold
 
 moments = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
@@ -48,3 +51,14 @@ def test_every_field_of_the_models_is_rendered() -> None:
     assert list(hold_fields(hold)) == list(HoldCreatedPublic.model_fields)
     plain = dataclasses.replace(hold, client_secret=None)
     assert list(hold_fields(plain)) == list(HoldPublic.model_fields)
+
+
+def test_a_client_secret_never_shows_in_a_log_line() -> None:
+    """Holds are logged by repr when something goes wrong; the secret must not go with them."""
+    moment = datetime(2030, 1, 21, 9, tzinfo=UTC)
+    secret = "s3cr3t" * 7
+    hold = Hold("hold_1", "org_1", "key_1", "type_1", "cli_1", None, moment, moment, moment,
+                "active", moment, None, secret)  # fmt: skip
+    new_hold = NewHold("hold_1", "org_1", "key_1", "type_1", "cli_1", None, moment, moment,
+                       Interval(moment, moment), client_secret=secret)  # fmt: skip
+    assert secret not in repr(hold) and secret not in repr(new_hold)

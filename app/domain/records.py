@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.domain.slots import Interval
@@ -23,7 +23,7 @@ class Hold:
     created_at: datetime
     appointment_id: str | None
     # Only on the hold POST /holds just created: the record keeps nothing but its hash.
-    client_secret: str | None = None
+    client_secret: str | None = field(default=None, repr=False)  # kept out of logs
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,8 +32,9 @@ class NewHold:
     session_key: str | None = None  # a seat of this group session; None: an exclusive hold
     seats: int = 1  # how many holds and appointments the session may have
     secret_hash: str = ""  # SHA-256 of the hold's client_secret, hex; '' for none
-    # The client_secret itself: put on the hold handed back to its creator, never stored.
-    client_secret: str | None = None
+    # The client_secret itself: put on the hold handed back to its creator, never stored
+    # (nor shown by repr, should a NewHold be logged).
+    client_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
