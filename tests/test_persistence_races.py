@@ -59,8 +59,8 @@ async def test_successive_versions_saved_together_leave_the_newer_without_error(
 
 
 # A statement that runs for about a second inside the transaction, as a slow query would.
-_SLOW_STATEMENT = {
-    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000)"
+_SLOW_STATEMENT = {  # far longer than the test's 0.2 s wait: about 1.3 s of SQLite on a fast core
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000000)"
     " SELECT max(i) FROM n",
     "postgresql": "SELECT pg_sleep(1)",
 }
